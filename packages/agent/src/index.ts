@@ -1,0 +1,17 @@
+/**
+ * @cozebus/agent — typed agent events. Everything under ./gen is
+ * generated from schemas/coze/agent; this file only names the client.
+ */
+import { domainClient, type Bus, type DomainClient, type DomainEvent } from "@cozebus/nats";
+import { agentDomain } from "./gen/agent.events.js";
+
+export * from "./gen/coze/agent/v1/agent.js";
+export { agentDomain };
+
+/** The agent domain's typed events and operations on a bus: `agent(bus).published.publish({...})`. */
+export function agent(bus: Bus): DomainClient<typeof agentDomain> {
+  return domainClient(bus, agentDomain);
+}
+
+/** Any agent event, discriminated by `type` (for `subscribeAll`). */
+export type AgentEvent = DomainEvent<typeof agentDomain>;

@@ -1,0 +1,186 @@
+import { performance } from "node:perf_hooks";
+import { agent } from "@cozebus/agent";
+import { knowledge } from "@cozebus/knowledge";
+import { NonRetryableError, newEventId, type Bus, type EventClient, type EventDef, type PartialOf } from "@cozebus/nats";
+import { startNatsServer, type NatsServer } from "@cozebus/testing";
+import { NodeType, workflow } from "@cozebus/workflow";
+import { connectBus, type GlobalFlags } from "../connect.js";
+
+export interface DemoFlags extends GlobalFlags {
+  /** Workflow executions (the other domains scale with it). */
+  readonly events?: number;
+}
+
+/** What the demo counts; `lost` must be 0. */
+interface Tally {
+  published: number;
+  delivered: number;
+  retried: number;
+  deadLettered: number;
+  redeliveredAfterStop: number;
+  turns: number;
+  byType: Map<string, number>;
+  latencies: number[];
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+/**
+ * `cozebus demo`: a realistic run across the three domains on the configured
+ * server, or on a local nats-server it starts when none is configured.
+ * Workflows run nodes; an agent answers conversation turns over
+ * request/reply; a knowledge base indexes a batch of documents that fans out
+ * into per-document events, with one indexing slower than the ack wait, one
+ * poison document that ends in the dead-letter stream, and an indexer
+ * stopped mid-way whose events go to the other one. Ends with a summary;
+ * with --json its last line is one JSON object.
+ */
+export async function demoCommand(flags: DemoFlags): Promise<number> {
+  const executions = flags.events ?? 200;
+  const documents = Math.max(10, Math.round(executions / 4));
+  const turns = Math.max(5, Math.round(executions / 10));
+  const say = (m: string): void => void (flags.json ? process.stderr : process.stdout).write(`${m}\n`);
+
+  let server: NatsServer | undefined;
+  const configured = flags.server ?? process.env["NATS_SERVER_URL"] ?? process.env["MQ_NAME_SERVER"];
+  if (configured === undefined || configured === "") {
+    server = await startNatsServer();
+    say(`no NATS_SERVER_URL: started a local nats-server with JetStream at ${server.url}`);
+  }
+  const busFlags = server ? { ...flags, server: server.url } : flags;
+  const bus = await connectBus(busFlags);
+  // Two more connections play other instances: one healthy, one that will crash.
+  const peer = await connectBus(busFlags);
+  const doomed = await connectBus(busFlags);
+  const t: Tally = { published: 0, delivered: 0, retried: 0, deadLettered: 0, redeliveredAfterStop: 0, turns: 0, byType: new Map(), latencies: [] };
+  const sentAt = new Map<string, number>();
+  const seen = new Set<string>();
+  const progress = setInterval(() => {
+    if (!process.stdout.isTTY || flags.json) return;
+    const types = [...t.byType].map(([k, v]) => `${k} ${v}`).join(", ");
+    process.stdout.write(`\r\x1b[K published ${t.published}  delivered ${t.delivered}  retried ${t.retried}  dead-lettered ${t.deadLettered}  in flight ${t.published - t.delivered - t.deadLettered}  | ${types}`.slice(0, process.stdout.columns ?? 200));
+  }, 200);
+  const received = (type: string, id: string): void => {
+    // Events already in the streams from earlier runs are replayed to new groups: only this run's count.
+    if (!sentAt.has(id)) return;
+    t.byType.set(type, (t.byType.get(type) ?? 0) + 1);
+    if (seen.has(id)) return; // a redelivery: counted as retried where it happens, never as a second delivery
+    seen.add(id);
+    t.delivered++;
+    const at = sentAt.get(id);
+    if (at !== undefined) t.latencies.push(performance.now() - at);
+  };
+  // The id is chosen before publishing: a fast consumer can see the event before the publish resolves.
+  const send = async <E extends EventDef>(client: EventClient<E>, message: PartialOf<E["codec"]>): Promise<void> => {
+    const id = newEventId();
+    sentAt.set(id, performance.now());
+    t.published++;
+    await client.publish(message, { id });
+  };
+
+  try {
+    say(`connected: ${bus.describe()} (nats-server ${bus.server.version})`);
+    const wf = workflow(bus);
+    const ag = agent(bus);
+    const kb = knowledge(bus);
+    const peerKb = knowledge(peer);
+    const doomedKb = knowledge(doomed);
+    for (const c of [wf, ag, kb]) await c.provision();
+    const js = await bus.jetstream();
+    const dlqBefore = await js.deadLetters.count();
+
+    // Workflow runner: each started execution runs three nodes and completes.
+    await wf.executionStarted.subscribe(async (e, ctx) => {
+      received("workflow.executionStarted", ctx.id);
+      for (const [i, nodeType] of [NodeType.NODE_TYPE_START, NodeType.NODE_TYPE_LLM, NodeType.NODE_TYPE_END].entries()) {
+        await send(wf.nodeStarted, { workflowId: e.workflowId, executeId: e.executeId, nodeId: `n${i}`, nodeType });
+        await send(wf.nodeCompleted, { workflowId: e.workflowId, executeId: e.executeId, nodeId: `n${i}`, nodeType, durationMs: 1n });
+      }
+      await send(wf.executionCompleted, { workflowId: e.workflowId, executeId: e.executeId, outputJson: "{}" });
+    }, { group: "workflow-runner", concurrency: 8 });
+    await wf.subscribeAll((e) => {
+      if (e.type !== "executionStarted") received(`workflow.${e.type}`, e.ctx.id);
+    }, { group: "workflow-monitor", concurrency: 8 });
+
+    // Agent: published, then answers conversation turns over request/reply.
+    await ag.runTurn.serve((req) => ({ runId: BigInt(t.turns + 1), content: `Echo: ${req.content}` }), { group: "agent-runtime" });
+    await ag.published.subscribe((_e, ctx) => received("agent.published", ctx.id), { group: "search-sync" });
+    await send(ag.published, { agentId: 7n, version: "1.0.0" });
+
+    // Knowledge: a batch fans out into per-document events; two indexers share them.
+    await kb.indexDocumentsRequested.subscribe(async (e, ctx) => {
+      received("knowledge.indexDocumentsRequested", ctx.id);
+      for (const d of e.documents) await send(kb.indexDocumentRequested, { knowledgeId: e.knowledgeId, documentId: d.documentId, ...(d.source ? { source: d.source } : {}) });
+    }, { group: "fan-out" });
+    const index = (who: string, delayMs: number) => async (e: { documentId: bigint; source?: { kind?: { $case: string; value: string } } }, ctx: { id: string; attempt: number }): Promise<void> => {
+      if (ctx.attempt > 1) t.retried++;
+      if (e.source?.kind?.value === "poison") throw new NonRetryableError(`document ${e.documentId} cannot be parsed`);
+      // Document 3 takes longer than the ack wait: in-progress acks keep it from being delivered twice.
+      await sleep(e.documentId === 3n ? 1500 : delayMs);
+      received(`knowledge.indexDocumentRequested@${who}`, ctx.id);
+    };
+    const indexOptions = { group: "indexer", concurrency: 4, retry: { ackWaitMs: 1000, maxDeliveries: 5, backoff: { initialMs: 100 } } };
+    await kb.indexDocumentRequested.subscribe(index("a", 5), indexOptions);
+    await peerKb.indexDocumentRequested.subscribe(index("b", 5), indexOptions);
+    // Indexer c is slow and its process "crashes" mid-way: what it held is redelivered to a and b after the ack wait.
+    await doomedKb.indexDocumentRequested.subscribe(index("c", 2000), indexOptions);
+
+    const t0 = performance.now();
+    const docs = Array.from({ length: documents }, (_, i) => ({ documentId: BigInt(i + 1), name: `doc-${i + 1}.md`, source: { kind: { $case: "text" as const, value: i === 4 ? "poison" : `content ${i + 1}` } } }));
+    await send(kb.indexDocumentsRequested, { knowledgeId: 1n, documents: docs });
+    for (let i = 0; i < executions; i++) await send(wf.executionStarted, { workflowId: `wf_${i % 20}`, executeId: BigInt(i + 1), startedAt: new Date() });
+    await sleep(300);
+    await doomed.close();
+    for (let i = 0; i < turns; i++) {
+      const reply = await ag.runTurn.request({ agentId: 7n, conversationId: 1n, content: `question ${i + 1}` });
+      if (reply.content === `Echo: question ${i + 1}`) t.turns++;
+    }
+
+    // Wait until everything published is delivered or dead-lettered (bounded).
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      t.deadLettered = (await js.deadLetters.count()) - dlqBefore;
+      if (t.delivered + t.deadLettered >= t.published || Date.now() > deadline) break;
+      await sleep(100);
+    }
+    const elapsed = (performance.now() - t0) / 1000;
+    clearInterval(progress);
+    if (process.stdout.isTTY && !flags.json) process.stdout.write("\n");
+
+    const sorted = [...t.latencies].sort((a, b) => a - b);
+    const summary = {
+      published: t.published,
+      delivered: t.delivered,
+      retried: t.retried,
+      dead_lettered: t.deadLettered,
+      lost: t.published - t.delivered - t.deadLettered,
+      conversation_turns: t.turns,
+      seconds: Number(elapsed.toFixed(2)),
+      p50_ms: Number(percentile(sorted, 50).toFixed(2)),
+      p99_ms: Number(percentile(sorted, 99).toFixed(2)),
+    };
+    if (!flags.json) {
+      say("\nsummary");
+      for (const [k, v] of Object.entries(summary)) say(`  ${k.padEnd(20)} ${v}`);
+      say(`  by event: ${[...t.byType].map(([k, v]) => `${k}=${v}`).join(" ")}`);
+    } else {
+      process.stdout.write(`${JSON.stringify(summary)}\n`);
+    }
+    return summary.lost === 0 ? 0 : 1;
+  } finally {
+    clearInterval(progress);
+    await doomed.close().catch(() => undefined);
+    await drainQuietly(peer);
+    await drainQuietly(bus);
+    await server?.stop();
+  }
+}
+
+async function drainQuietly(bus: Bus): Promise<void> {
+  await bus.drain({ timeoutMs: 5000 }).catch(() => undefined);
+}

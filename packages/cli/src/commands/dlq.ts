@@ -1,0 +1,69 @@
+import type { DeadLetter } from "@cozebus/nats";
+import { eventByType } from "../catalog.js";
+import { connectBus, type GlobalFlags } from "../connect.js";
+import { usageError } from "../errors.js";
+
+function decoded(d: DeadLetter): unknown {
+  const entry = d.eventType !== undefined ? eventByType(d.eventType) : undefined;
+  if (entry === undefined) return undefined;
+  try {
+    return entry.def.codec.toJSON(entry.def.codec.decode(d.data));
+  } catch {
+    return undefined; // undecodable is often why it is here; the bytes stay available
+  }
+}
+
+function summary(d: DeadLetter): Record<string, unknown> {
+  return {
+    seq: d.seq,
+    time: d.time.toISOString(),
+    reason: d.reason,
+    deliveries: d.deliveries,
+    subject: d.subject,
+    origin: `${d.stream}#${d.sequence}`,
+    consumer: d.consumer,
+    type: d.eventType ?? null,
+    id: d.eventId ?? null,
+    error: d.error,
+  };
+}
+
+/** `cozebus dlq list|show <seq>|replay <seq>|replay --all`: dead letters with their reason, origin and delivery count. */
+export async function dlqCommand(args: readonly string[], flags: GlobalFlags & { readonly all?: boolean; readonly limit?: number }): Promise<number> {
+  const [sub, seqText] = args;
+  const seq = seqText !== undefined ? Number(seqText) : undefined;
+  if (seq !== undefined && (!Number.isInteger(seq) || seq < 1)) throw usageError(`dead letter sequence must be a positive integer, got ${JSON.stringify(seqText)}`);
+  if (sub === "show" && seq === undefined) throw usageError("usage: cozebus dlq show <seq>");
+  if (sub === "replay" && seq === undefined && !flags.all) throw usageError("usage: cozebus dlq replay <seq> | --all");
+  if (sub !== "list" && sub !== "show" && sub !== "replay") throw usageError("usage: cozebus dlq list|show <seq>|replay <seq>|replay --all");
+  const bus = await connectBus(flags);
+  try {
+    const dlq = (await bus.jetstream()).deadLetters;
+    if (sub === "list") {
+      const entries = await dlq.list({ limit: flags.limit ?? 100 });
+      for (const d of entries) {
+        const s = summary(d);
+        process.stdout.write(flags.json ? `${JSON.stringify(s)}\n` : `#${d.seq} ${s["time"] as string} ${d.reason} after ${d.deliveries} deliveries  ${d.subject} (${s["origin"] as string}, consumer ${d.consumer})  ${d.error}\n`);
+      }
+      if (!flags.json && entries.length === 0) process.stdout.write("no dead letters\n");
+      return 0;
+    }
+    if (sub === "show") {
+      const d = await dlq.get(seq!);
+      if (d === undefined) throw usageError(`no dead letter #${seq} in ${dlq.stream}`);
+      const record = { ...summary(d), data: decoded(d) ?? null, bytes: Buffer.from(d.data).toString("base64"), headers: Object.fromEntries(d.headers.entries()) };
+      process.stdout.write(`${JSON.stringify(record, null, flags.json ? undefined : 2)}\n`);
+      return 0;
+    }
+    if (flags.all) {
+      const n = await dlq.replayAll();
+      process.stdout.write(flags.json ? `${JSON.stringify({ replayed: n })}\n` : `replayed ${n} dead letter(s)\n`);
+      return 0;
+    }
+    const ack = await dlq.replay(seq!);
+    process.stdout.write(flags.json ? `${JSON.stringify(ack)}\n` : `replayed #${seq} to ${ack.subject} (stream ${ack.stream}, seq ${ack.seq})\n`);
+    return 0;
+  } finally {
+    await bus.drain().catch(() => undefined);
+  }
+}

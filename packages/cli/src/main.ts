@@ -1,0 +1,112 @@
+#!/usr/bin/env node
+/**
+ * cozebus — the command line of the typed event bus.
+ *
+ * Exit codes: 0 success; 1 the operation failed (server unreachable, bad
+ * credentials, timeout, no responders, refused); 2 bad input or usage
+ * (nothing was sent). Errors are one line on stderr.
+ */
+import { parseArgs } from "node:util";
+import { CozebusError } from "@cozebus/nats";
+import { demoCommand } from "./commands/demo.js";
+import { dlqCommand } from "./commands/dlq.js";
+import { eventsCommand } from "./commands/events.js";
+import { pubCommand } from "./commands/pub.js";
+import { requestCommand } from "./commands/request.js";
+import { streamsCommand } from "./commands/streams.js";
+import { subCommand } from "./commands/sub.js";
+import { CliError, usageError } from "./errors.js";
+
+const HELP = `usage: cozebus <command> [options]
+
+commands:
+  demo [--events N] [--json]                        the main job: workflows, an agent and a knowledge base,
+                                                    end to end, with a summary (lost must be 0)
+  events [--json]                                   every event and request/reply operation
+  pub <event> <json>                                publish one event (proto3 JSON)
+  sub <event|subject-pattern> [--group G] [--count N] [--json]
+                                                    print events as they arrive
+  request <operation> <json> [--timeout ms]         send a request, print the reply
+  streams apply|list                                provision the domains' streams and the DLQ / show them
+  dlq list [--limit N] | show <seq> | replay <seq> | replay --all
+                                                    dead letters: why, from where, how many deliveries; replay
+
+options:
+  --server <urls>   NATS server(s), overrides NATS_SERVER_URL (every NATS_* variable applies)
+  --json            machine-readable output, one JSON object per line
+  -h, --help        this help
+
+exit codes: 0 ok, 1 failed (unreachable, auth, timeout, no responders), 2 bad input (nothing sent)
+`;
+
+async function main(argv: readonly string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: [...argv],
+    allowPositionals: true,
+    strict: true,
+    options: {
+      server: { type: "string" },
+      json: { type: "boolean", default: false },
+      group: { type: "string" },
+      count: { type: "string" },
+      timeout: { type: "string" },
+      limit: { type: "string" },
+      all: { type: "boolean", default: false },
+      events: { type: "string" },
+      help: { type: "boolean", short: "h", default: false },
+    },
+  });
+  const [command, ...args] = positionals;
+  if (values.help || command === undefined || command === "help") {
+    process.stdout.write(HELP);
+    return command === undefined && !values.help ? 2 : 0;
+  }
+  const int = (name: string, v: string | undefined): number | undefined => {
+    if (v === undefined) return undefined;
+    if (!/^\d+$/.test(v) || Number(v) < 1) throw usageError(`--${name} needs a positive integer, got ${JSON.stringify(v)}`);
+    return Number(v);
+  };
+  const flags = { json: values.json, ...(values.server !== undefined ? { server: values.server } : {}) };
+  switch (command) {
+    case "events":
+      return eventsCommand(flags);
+    case "demo": {
+      const events = int("events", values.events);
+      return demoCommand({ ...flags, ...(events !== undefined ? { events } : {}) });
+    }
+    case "pub":
+      return pubCommand(args, flags);
+    case "sub": {
+      const count = int("count", values.count);
+      return subCommand(args, { ...flags, ...(values.group !== undefined ? { group: values.group } : {}), ...(count !== undefined ? { count } : {}) });
+    }
+    case "request": {
+      const timeout = int("timeout", values.timeout);
+      return requestCommand(args, { ...flags, ...(timeout !== undefined ? { timeout } : {}) });
+    }
+    case "streams":
+      return streamsCommand(args, flags);
+    case "dlq": {
+      const limit = int("limit", values.limit);
+      return dlqCommand(args, { ...flags, all: values.all, ...(limit !== undefined ? { limit } : {}) });
+    }
+    default:
+      throw usageError(`unknown command "${command}"; see cozebus --help`);
+  }
+}
+
+/** Bad input (exit 2) versus a failed operation (exit 1). */
+function exitCodeOf(err: unknown): 1 | 2 {
+  if (err instanceof CliError) return err.exitCode;
+  if (err instanceof CozebusError) return err.code === "CONFIG_INVALID" || err.code === "SUBJECT_INVALID" ? 2 : 1;
+  if ((err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) return 2;
+  return 1;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`cozebus: ${(err as Error).message ?? String(err)}\n`);
+    process.exit(exitCodeOf(err));
+  },
+);

@@ -1,0 +1,175 @@
+import type { Bus } from "../connection/bus.js";
+import { DecodeError, SubjectError, describe } from "../errors.js";
+import type { Headers } from "../messaging/headers.js";
+import type { InboundMessage } from "../messaging/inbound.js";
+import type { TokenValue } from "../messaging/subject.js";
+import { SubjectTemplate } from "../messaging/subject.js";
+import type { RetryPolicyInput } from "../jetstream/retry-policy.js";
+import type { Codec, Delivery, EventDef, MessageOf, PartialOf } from "./define.js";
+
+/** What a handler learns besides the event itself. */
+export interface EventContext {
+  readonly subject: string;
+  /** The event's id (ce-id): the key for idempotent handlers. */
+  readonly id: string;
+  readonly type: string;
+  readonly time: Date | undefined;
+  readonly headers: Headers;
+  /** 1 on first delivery (core NATS: always 1). */
+  readonly attempt: number;
+  /** The subject's template fields, e.g. `{ workflow_id: "wf_1" }`. */
+  readonly fields: Readonly<Record<string, string>>;
+}
+
+export interface PublishOptions {
+  /** Reuse only to resend the same event. */
+  readonly id?: string;
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly traceparent?: string;
+  readonly time?: Date;
+}
+
+export interface PublishReceipt {
+  readonly id: string;
+  readonly subject: string;
+  readonly delivery: Delivery;
+  /** JetStream only: where it was stored. */
+  readonly stream?: string;
+  readonly seq?: number;
+  readonly duplicate?: boolean;
+}
+
+export interface EventSubscribeOptions<F extends string = string> {
+  /** Group: instances with the same group share the events (queue group / durable consumer). */
+  readonly group: string;
+  /** Only events whose subject fields have these values (omitted = any). */
+  readonly filter?: Partial<Readonly<Record<F, TokenValue>>>;
+  readonly concurrency?: number;
+  /** JetStream only. */
+  readonly retry?: RetryPolicyInput;
+  /** JetStream only: per-subject ordering. */
+  readonly orderBy?: "subject";
+}
+
+export interface EventSubscription {
+  stop(): Promise<void>;
+}
+
+export type FieldNamesOf<E extends EventDef> = E["fields"][keyof E["fields"]] & string;
+
+/** Effective delivery: the connection's NATS_USE_JETSTREAM wins over the schema's default. */
+export function deliveryOf(bus: Bus, def: EventDef): Delivery {
+  const forced = bus.useJetStream;
+  return forced === undefined ? def.delivery : forced ? "jetstream" : "core";
+}
+
+/** Decodes one delivery; undecodable bytes become a DecodeError (dead letter / error hook), never a handler call. */
+export function decodeEvent<C extends Codec<unknown>>(def: EventDef<C>, m: InboundMessage): MessageOf<C> {
+  try {
+    return def.codec.decode(m.data) as MessageOf<C>;
+  } catch (err) {
+    throw new DecodeError(m.subject, `${def.type}: ${describe(err)}`, { cause: err });
+  }
+}
+
+export function contextOf(m: InboundMessage, template: SubjectTemplate, prefix: string, attempt: number, fallbackType: string): EventContext {
+  const e = m.event;
+  return {
+    subject: m.subject,
+    id: e?.id ?? "",
+    type: e?.type ?? fallbackType,
+    time: e?.time,
+    headers: m.headers,
+    attempt,
+    fields: template.match(m.subject, prefix) ?? {},
+  };
+}
+
+/**
+ * One typed event of a domain: publish fills the subject from the message,
+ * validates it, encodes it and sends it the way the schema says; subscribe
+ * decodes and hands the typed message to the handler.
+ */
+export class EventClient<E extends EventDef> {
+  readonly template: SubjectTemplate;
+
+  constructor(
+    private readonly bus: Bus,
+    readonly domain: string,
+    readonly def: E,
+  ) {
+    this.template = SubjectTemplate.parse(def.subject);
+  }
+
+  /** The delivery this connection uses for the event. */
+  get delivery(): Delivery {
+    return deliveryOf(this.bus, this.def);
+  }
+
+  #values(message: MessageOf<E["codec"]>): Record<string, TokenValue | undefined> {
+    const out: Record<string, TokenValue | undefined> = {};
+    const m = message as Record<string, unknown>;
+    for (const [field, prop] of Object.entries(this.def.fields)) out[field] = m[prop] as TokenValue | undefined;
+    return out;
+  }
+
+  /** The subject this message would be published on (validated). */
+  subjectFor(event: PartialOf<E["codec"]>): string {
+    return this.bus.subject(this.template, this.#values(this.def.codec.fromPartial(event) as MessageOf<E["codec"]>));
+  }
+
+  /**
+   * Publishes the event. Accepts a partial message (unset fields take their
+   * defaults) so adding a field to the schema never breaks a caller. A
+   * subject field left empty is an error here, before anything is sent.
+   */
+  async publish(event: PartialOf<E["codec"]>, options: PublishOptions = {}): Promise<PublishReceipt> {
+    const message = this.def.codec.fromPartial(event) as MessageOf<E["codec"]>;
+    const subject = this.bus.subject(this.template, this.#values(message));
+    const data = this.def.codec.encode(message).finish();
+    const attrs = { type: this.def.type, ...options };
+    if (this.delivery === "jetstream") {
+      const js = await this.bus.jetstream();
+      const ack = await js.publish(subject, data, attrs);
+      return { id: ack.id, subject, delivery: "jetstream", stream: ack.stream, seq: ack.seq, duplicate: ack.duplicate };
+    }
+    const sent = this.bus.publish(subject, data, attrs);
+    return { id: sent.id, subject, delivery: "core" };
+  }
+
+  /** Subscribes with a typed handler. Resolves once events are flowing to it. */
+  async subscribe(
+    handler: (event: MessageOf<E["codec"]>, ctx: EventContext) => void | Promise<void>,
+    options: EventSubscribeOptions<FieldNamesOf<E>>,
+  ): Promise<EventSubscription> {
+    const filter: Record<string, TokenValue | undefined> = {};
+    const byProp = new Map(Object.entries(this.def.fields).map(([field, prop]) => [prop, field]));
+    for (const [prop, value] of Object.entries(options.filter ?? {})) {
+      const field = byProp.get(prop);
+      if (field === undefined) throw new SubjectError(`filter "${prop}" is not a subject field of ${this.def.type} (fields: ${[...byProp.keys()].join(", ")})`, prop);
+      filter[field] = value as TokenValue | undefined;
+    }
+    const pattern = this.bus.pattern(this.template, filter);
+    const prefix = this.bus.prefix;
+    const run = (m: InboundMessage, attempt: number): void | Promise<void> =>
+      handler(decodeEvent(this.def, m) as MessageOf<E["codec"]>, contextOf(m, this.template, prefix, attempt, this.def.type));
+    if (this.delivery === "jetstream") {
+      const js = await this.bus.jetstream();
+      const consumer = await js.consume(
+        { stream: js.domainStream(this.domain).name, group: options.group, filter: pattern },
+        (m) => run(m, m.delivery.attempt),
+        {
+          ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
+          ...(options.retry !== undefined ? { retry: options.retry } : {}),
+          ...(options.orderBy !== undefined ? { orderBy: options.orderBy } : {}),
+        },
+      );
+      return { stop: () => consumer.stop() };
+    }
+    const sub = await this.bus.subscribe(pattern, (m) => run(m, 1), {
+      queue: options.group,
+      ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
+    });
+    return { stop: () => sub.drain() };
+  }
+}

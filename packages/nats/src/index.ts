@@ -1,0 +1,80 @@
+/**
+ * @cozebus/nats — the core transport. This file is the whole public surface;
+ * everything not exported here is internal and may change in any release.
+ */
+export { connect, openBus } from "./connection/connect.js";
+export { Bus } from "./connection/bus.js";
+export type { PublishedEvent, RequestOptions, ServeOptions, DrainOptions } from "./connection/bus.js";
+export type { BusEvents, BusEventName } from "./connection/events.js";
+export { FEATURE_SINCE } from "./connection/server-info.js";
+export type { ServerInfo, ServerFeature } from "./connection/server-info.js";
+export { drainOnSignals } from "./shutdown.js";
+export type { DrainOnSignalsOptions } from "./shutdown.js";
+
+export type { BusOptions, AuthOptions, TlsFileOptions, ReconnectOptions, Logger } from "./config/options.js";
+export { resolveConfig, describeConfig } from "./config/resolve.js";
+export type { ResolvedConfig } from "./config/resolve.js";
+export { ENV } from "./config/env.js";
+export type { EnvName } from "./config/env.js";
+
+export { SubjectTemplate, checkToken, checkPublishSubject, checkSubscribePattern } from "./messaging/subject.js";
+export type { TokenValue } from "./messaging/subject.js";
+export { HEADER, PROTOBUF, newEventId } from "./messaging/headers.js";
+export type { EventAttributes, EventMeta, Headers } from "./messaging/headers.js";
+export type { InboundMessage } from "./messaging/inbound.js";
+export type { MessageHandler, SubscribeOptions, Subscription } from "./messaging/subscription.js";
+export type { Reply } from "./messaging/request.js";
+
+export {
+  CozebusError,
+  ConfigError,
+  SubjectError,
+  ConnectError,
+  AuthError,
+  TlsError,
+  PermissionError,
+  NotConnectedError,
+  ConnectionClosedError,
+  NoRespondersError,
+  RequestTimeoutError,
+  RemoteError,
+  ServiceError,
+  HandlerError,
+  SlowConsumerError,
+  DrainTimeoutError,
+} from "./errors.js";
+export type { CozebusErrorCode } from "./errors.js";
+
+// JetStream: at-least-once delivery.
+export { JetStream } from "./jetstream/client.js";
+export type { JetStreamPublishOptions, BatchItem, BatchResult } from "./jetstream/client.js";
+export type { PubAck, PublisherOptions } from "./jetstream/publisher.js";
+export { DurableConsumer, durableName } from "./jetstream/consumer.js";
+export type { ConsumerSpec, ConsumeOptions, ConsumerStatus, ConsumerStats, DeliveredMessage, DeliveryHandler, DeliveryInfo } from "./jetstream/consumer.js";
+export { DEFAULT_RETRY, backoffDelay } from "./jetstream/retry-policy.js";
+export type { RetryPolicy, RetryPolicyInput, BackoffPolicy } from "./jetstream/retry-policy.js";
+export { DEFAULT_STREAM_LIMITS, DEFAULT_DLQ_LIMITS, domainStream, deadLetterStream, streamNamePrefix } from "./jetstream/streams.js";
+export type { StreamSpec, StreamLimits, EnsureResult } from "./jetstream/streams.js";
+export { DeadLetters, DLQ_HEADER } from "./jetstream/dead-letters.js";
+export type { DeadLetter, DeadLetterReason, DeadLetterListOptions } from "./jetstream/dead-letters.js";
+export {
+  StreamConfigError,
+  NoStreamError,
+  JetStreamUnavailableError,
+  PublishRejectedError,
+  PublishTimeoutError,
+  SequenceConflictError,
+  RetryableError,
+  NonRetryableError,
+  DecodeError,
+} from "./errors.js";
+
+// Typed events: the runtime behind generated domain packages.
+export { defineDomain } from "./events/define.js";
+export type { Codec, Delivery, EventDef, OperationDef, DomainDef, MessageOf, PartialOf } from "./events/define.js";
+export { EventClient } from "./events/event-client.js";
+export type { EventContext, PublishOptions, PublishReceipt, EventSubscribeOptions, EventSubscription } from "./events/event-client.js";
+export { OperationClient } from "./events/operation-client.js";
+export type { RequestCallOptions, ServeOptions as OperationServeOptions } from "./events/operation-client.js";
+export { domainClient } from "./events/domain-client.js";
+export type { DomainClient, DomainEvent } from "./events/domain-client.js";

@@ -1,0 +1,535 @@
+import { createHash } from "node:crypto";
+import type { ConsumerConfig, ConsumerInfo, JetStreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { ConfigError, DecodeError, HandlerError, NonRetryableError, RetryableError, StreamConfigError, describe } from "../errors.js";
+import { Dispatcher } from "../messaging/dispatcher.js";
+import { Inbound, type InboundMessage } from "../messaging/inbound.js";
+import { KeyedDispatcher } from "../messaging/keyed-dispatcher.js";
+import { watchAbandoned, writeDeadLetter, type DeadLetterReason } from "./dead-letters.js";
+import type { JetStreamPublisher } from "./publisher.js";
+import type { JsDelivery } from "./js-message.js";
+import { PullLoop, type PullStatus } from "./pull-loop.js";
+import { apiCode } from "./streams.js";
+import { backoffDelay, retryPolicy, type RetryPolicy, type RetryPolicyInput } from "./retry-policy.js";
+
+const NS_PER_MS = 1_000_000;
+const NAME = /^[A-Za-z0-9_-]+$/;
+
+/** Where a JetStream message came from and how often it was delivered. */
+export interface DeliveryInfo {
+  /** 1 on first delivery; counts redeliveries and in-place retries. */
+  readonly attempt: number;
+  readonly stream: string;
+  readonly sequence: number;
+  readonly consumer: string;
+  /** Messages left for this consumer after this one, as the server saw it. */
+  readonly pending: number;
+}
+
+export interface DeliveredMessage extends InboundMessage {
+  readonly delivery: DeliveryInfo;
+}
+
+export type DeliveryHandler = (message: DeliveredMessage) => void | Promise<void>;
+
+export interface ConsumerSpec {
+  readonly stream: string;
+  /** The group: every instance using the same group (and filter) shares the events. */
+  readonly group: string;
+  /** Subject pattern within the stream (default: everything in it). */
+  readonly filter?: string;
+  readonly description?: string;
+}
+
+/**
+ * One durable consumer per (group, filter): the group name alone when there
+ * is no filter, else the group plus a short hash of the filter. Two
+ * subscriptions of one group with different filters must not share (and
+ * keep reconfiguring) one consumer.
+ */
+export function durableName(spec: Pick<ConsumerSpec, "group" | "filter">): string {
+  if (spec.filter === undefined) return spec.group;
+  return `${spec.group}_${createHash("sha256").update(spec.filter).digest("hex").slice(0, 8)}`;
+}
+
+export type ConsumerStatus =
+  | { readonly type: "heartbeats_missed"; readonly count: number }
+  | { readonly type: "consumer_missing" }
+  | { readonly type: "consumer_recreated" }
+  | { readonly type: "stream_missing" }
+  | { readonly type: "recreate_failed"; readonly error: Error };
+
+export interface ConsumeOptions {
+  /** Handlers running at once (default 1). */
+  readonly concurrency?: number;
+  readonly retry?: RetryPolicyInput;
+  /** Unacked events the server hands this group at most (default max(1000, concurrency x 4)). */
+  readonly maxAckPending?: number;
+  /**
+   * "subject": events with the same subject are handled one at a time in
+   * stream order; different subjects concurrently. A failing event is
+   * retried in place (with backoff and heartbeats) instead of nak'd, since a
+   * redelivery would let later events of its subject overtake it.
+   */
+  readonly orderBy?: "subject";
+  /**
+   * Remember the last N events handled successfully (by stream sequence) and
+   * ack a redelivery of one of them without running the handler again
+   * (default 10,000; 0 turns it off). Redeliveries happen when an ack is lost
+   * in a disconnect or server restart; this makes them harmless within one
+   * process. Across processes, handlers must still be idempotent.
+   */
+  readonly dedupeWindow?: number;
+  /**
+   * Lifetime of each pull request on the server (default 2000 ms, at least
+   * 1000). stop() waits this long at most for outstanding pulls to end, so
+   * that no event is sent to an inbox that is no longer read.
+   */
+  readonly pullExpiresMs?: number;
+  /** Longest wait for in-flight handlers on stop() (default 30 s). */
+  readonly stopTimeoutMs?: number;
+  readonly onError?: (error: Error) => void;
+  readonly onStatus?: (status: ConsumerStatus) => void;
+}
+
+export interface ConsumerStats {
+  readonly acked: number;
+  /** Redeliveries of events already handled here, acked without running the handler. */
+  readonly skippedDuplicates: number;
+  readonly retried: number;
+  readonly deadLettered: number;
+  readonly inFlight: number;
+}
+
+export interface ConsumerHost {
+  readonly nc: NatsConnection;
+  readonly jsm: JetStreamManager;
+  readonly publisher: JetStreamPublisher;
+  /** Subject a dead letter from this stream/consumer is written to. */
+  dlqSubject(stream: string, consumer: string): string;
+  supportsTermReason(): boolean;
+  onReconnected(listener: () => void): () => void;
+  report(error: Error): void;
+}
+
+/** A JetStream delivery as handlers see it: the message plus where it came from. */
+class Delivered extends Inbound implements DeliveredMessage {
+  constructor(
+    d: JsDelivery,
+    readonly delivery: DeliveryInfo,
+  ) {
+    super(d.msg);
+  }
+
+  // The reply subject of a JetStream delivery is its ack subject, not a requester's inbox.
+  override get reply(): string | undefined {
+    return undefined;
+  }
+}
+
+function wantedConfig(spec: ConsumerSpec, policy: RetryPolicy, maxAckPending: number): Partial<ConsumerConfig> {
+  return {
+    durable_name: durableName(spec),
+    ack_policy: "explicit",
+    deliver_policy: "all",
+    ack_wait: policy.ackWaitMs * NS_PER_MS,
+    max_deliver: policy.maxDeliveries,
+    max_ack_pending: maxAckPending,
+    ...(spec.filter !== undefined ? { filter_subject: spec.filter } : {}),
+    description: spec.description ?? `cozebus group ${spec.group}${spec.filter !== undefined ? ` on ${spec.filter}` : ""}`,
+  };
+}
+
+/**
+ * Creates the durable consumer or reconciles an existing one explicitly:
+ * compare, then update what may change, refuse what may not. (nats-server
+ * 2.9 silently updates on add, newer servers refuse; neither is relied on.)
+ */
+export async function ensureConsumer(jsm: JetStreamManager, stream: string, wanted: Partial<ConsumerConfig>): Promise<"created" | "updated" | "unchanged"> {
+  const name = wanted.durable_name as string;
+  let info: ConsumerInfo | undefined;
+  try {
+    info = await jsm.consumers.info(stream, name);
+  } catch (err) {
+    if (apiCode(err) !== 10014) throw explain(stream, name, err);
+  }
+  if (info === undefined) {
+    try {
+      await jsm.consumers.add(stream, wanted);
+    } catch (err) {
+      throw explain(stream, name, err);
+    }
+    return "created";
+  }
+  const have = info.config as unknown as Record<string, unknown>;
+  const want = wanted as unknown as Record<string, unknown>;
+  const fixed = (["ack_policy", "deliver_policy"] as const).filter((k) => have[k] !== want[k]);
+  if (fixed.length > 0) {
+    throw new StreamConfigError(stream, `consumer ${name}: ${fixed.map((k) => `${k} is ${String(have[k])}, ${String(want[k])} wanted`).join("; ")}; delete the consumer to recreate it`);
+  }
+  const diff = (["ack_wait", "max_deliver", "max_ack_pending", "filter_subject", "description"] as const).filter(
+    (k) => want[k] !== undefined && have[k] !== want[k],
+  );
+  if ((have["filter_subject"] ?? "") !== (want["filter_subject"] ?? "") && !diff.includes("filter_subject")) diff.push("filter_subject");
+  if (diff.length === 0) return "unchanged";
+  try {
+    await jsm.consumers.update(stream, name, wanted);
+  } catch (err) {
+    throw explain(stream, name, err);
+  }
+  return "updated";
+}
+
+function explain(stream: string, consumer: string, err: unknown): Error {
+  if (apiCode(err) === 10059) return new StreamConfigError(stream, `does not exist, so consumer ${consumer} cannot be created: provision the stream first`, { cause: err });
+  return new StreamConfigError(stream, `consumer ${consumer}: ${describe(err)}`, { cause: err });
+}
+
+/**
+ * A durable pull consumer running user handlers with at-least-once
+ * semantics: return -> ack; RetryableError or any other error -> nak with
+ * the policy's delay (nak(delay): consumer backoff does not apply to naks);
+ * NonRetryableError, DecodeError or the last allowed delivery failing ->
+ * dead letter, then term. Handlers that outlive the ack wait are kept alive
+ * with in-progress acks, so they are not delivered twice while they run.
+ */
+export class DurableConsumer {
+  readonly #host: ConsumerHost;
+  readonly #spec: ConsumerSpec;
+  readonly #handler: DeliveryHandler;
+  readonly #opts: ConsumeOptions;
+  readonly #policy: RetryPolicy;
+  readonly #config: Partial<ConsumerConfig>;
+  readonly #durable: string;
+  readonly #live = new Set<JsDelivery>();
+  readonly #scheduler: { push(m: JsDelivery): void; idle(): Promise<void>; readonly active: number; readonly pending: number };
+  #loop: PullLoop | undefined;
+  #offReconnect: (() => void) | undefined;
+  /** Set when stop() gave up waiting: events not yet started are handed back. */
+  #givenUp = false;
+  #stopWatcher: (() => void) | undefined;
+  #heartbeat: NodeJS.Timeout | undefined;
+  #stopping = false;
+  #stopped: Promise<void> | undefined;
+  #recreating = false;
+  #stats = { acked: 0, skippedDuplicates: 0, retried: 0, deadLettered: 0 };
+  readonly #handled: RecentIds;
+  /** Stream sequences being handled now, with the duplicates waiting to learn whether handling succeeded. */
+  readonly #running = new Map<number, Array<(ok: boolean) => void> | null>();
+
+  private constructor(host: ConsumerHost, spec: ConsumerSpec, handler: DeliveryHandler, opts: ConsumeOptions) {
+    if (!NAME.test(spec.group)) throw new ConfigError("group", `${JSON.stringify(spec.group)} is not a valid consumer name: letters, digits, "_" and "-"`);
+    const concurrency = opts.concurrency ?? 1;
+    if (!Number.isInteger(concurrency) || concurrency < 1) throw new ConfigError("concurrency", `expected an integer >= 1, got ${concurrency}`);
+    this.#host = host;
+    this.#spec = spec;
+    this.#handler = handler;
+    this.#opts = opts;
+    this.#policy = retryPolicy(opts.retry);
+    this.#durable = durableName(spec);
+    this.#config = wantedConfig(spec, this.#policy, opts.maxAckPending ?? Math.max(1000, concurrency * 4));
+    this.#handled = new RecentIds(opts.dedupeWindow ?? 10_000);
+    const run = (m: JsDelivery): Promise<void> => this.#handle(m);
+    this.#scheduler =
+      opts.orderBy === "subject"
+        ? new KeyedDispatcher<JsDelivery>(concurrency, (m) => m.subject, run)
+        : new Dispatcher<JsDelivery>({
+            concurrency,
+            maxPending: Number.MAX_SAFE_INTEGER, // bounded by the consumer's max_ack_pending on the server
+            run,
+            onFailure: (_m, err) => host.report(err as Error),
+            onOverflow: () => undefined,
+          });
+  }
+
+  static async start(host: ConsumerHost, spec: ConsumerSpec, handler: DeliveryHandler, opts: ConsumeOptions = {}): Promise<DurableConsumer> {
+    const c = new DurableConsumer(host, spec, handler, opts);
+    await c.#start();
+    return c;
+  }
+
+  get stats(): ConsumerStats {
+    return { ...this.#stats, inFlight: this.#scheduler.active + this.#scheduler.pending };
+  }
+
+  /** The durable consumer's name on the server. */
+  get name(): string {
+    return this.#durable;
+  }
+
+  async #start(): Promise<void> {
+    const stream = this.#spec.stream;
+    await ensureConsumer(this.#host.jsm, stream, this.#config);
+    this.#stopWatcher = watchAbandoned(this.#host, stream, this.#durable, (e) => this.#report(e), () => this.#stats.deadLettered++);
+    const every = Math.max(50, Math.floor(this.#policy.ackWaitMs / 3));
+    this.#heartbeat = setInterval(() => {
+      for (const m of this.#live) m.working();
+    }, every);
+    this.#heartbeat.unref();
+    await this.#pull();
+    // Pulls made while disconnected, or held by a server that restarted, are gone: ask again.
+    this.#offReconnect = this.#host.onReconnected(() => this.#loop?.reset());
+    await this.#host.nc.flush();
+  }
+
+  /** Starts (or restarts) the pull requests. */
+  async #pull(): Promise<void> {
+    const old = this.#loop;
+    this.#loop = undefined;
+    await old?.stop();
+    if (this.#stopping) return;
+    const expiresMs = Math.max(1000, this.#opts.pullExpiresMs ?? 2000);
+    const loop = new PullLoop(this.#host.nc, {
+      stream: this.#spec.stream,
+      consumer: this.#durable,
+      // Queued events are kept alive by the heartbeat, so a full-size batch is safe.
+      batch: Math.max(100, (this.#opts.concurrency ?? 1) * 2),
+      expiresMs,
+      onMessage: (m) => {
+        this.#live.add(m);
+        this.#scheduler.push(m);
+      },
+      onStatus: (st) => this.#onPullStatus(st),
+    });
+    this.#loop = loop;
+    loop.start();
+  }
+
+  #onPullStatus(s: PullStatus): void {
+    switch (s.type) {
+      case "heartbeats_missed":
+        this.#status({ type: "heartbeats_missed", count: 2 });
+        void this.#checkConsumer();
+        break;
+      case "consumer_missing":
+        this.#status({ type: "consumer_missing" });
+        void this.#recreate();
+        break;
+      case "no_responders":
+        break;
+    }
+  }
+
+  /** After silence, find out whether the consumer (or its stream) is gone. */
+  async #checkConsumer(): Promise<void> {
+    try {
+      await this.#host.jsm.consumers.info(this.#spec.stream, this.#durable);
+    } catch (err) {
+      const code = apiCode(err);
+      if (code === 10014) {
+        this.#status({ type: "consumer_missing" });
+        void this.#recreate();
+      } else if (code === 10059) {
+        this.#status({ type: "stream_missing" });
+      }
+    }
+  }
+
+  async #recreate(): Promise<void> {
+    if (this.#recreating || this.#stopping) return;
+    this.#recreating = true;
+    try {
+      for (let attempt = 1; !this.#stopping; attempt++) {
+        try {
+          await ensureConsumer(this.#host.jsm, this.#spec.stream, this.#config);
+          // The old iterator would only notice after missing heartbeats (tens of seconds): start a fresh one now.
+          await this.#pull();
+          this.#status({ type: "consumer_recreated" });
+          return;
+        } catch (err) {
+          this.#status({ type: "recreate_failed", error: err as Error });
+          await sleep(Math.min(30_000, 250 * 2 ** Math.min(attempt, 7)));
+        }
+      }
+    } finally {
+      this.#recreating = false;
+    }
+  }
+
+  #status(s: ConsumerStatus): void {
+    try {
+      this.#opts.onStatus?.(s);
+    } catch {
+      // listener bugs stay with the listener
+    }
+  }
+
+  #report(err: Error): void {
+    try {
+      (this.#opts.onError ?? ((e: Error) => this.#host.report(e)))(err);
+    } catch {
+      // see #status
+    }
+  }
+
+  async #handle(m: JsDelivery): Promise<void> {
+    try {
+      if (this.#givenUp) {
+        m.nak(); // stop() timed out: hand it to another instance now
+        return;
+      }
+      const info = m.info;
+      // Checked on every delivery, not only flagged redeliveries: a server that
+      // crashed may lose its ack state and deliver again as if for the first time.
+      const key = eventKey(m);
+      // A second copy of an event still being handled here (redelivered across
+      // a restart): wait for the first copy, and if it succeeded, just ack.
+      if (this.#running.has(key)) {
+        const firstSucceeded = await new Promise<boolean>((resolve) => {
+          const waiters = this.#running.get(key) ?? [];
+          waiters.push(resolve);
+          this.#running.set(key, waiters);
+        });
+        if (firstSucceeded) {
+          m.ack();
+          this.#stats.skippedDuplicates++;
+          return;
+        }
+      }
+      if (this.#handled.has(key)) {
+        m.ack();
+        this.#stats.skippedDuplicates++;
+        return;
+      }
+      // No promise per event on the hot path: waiters are only created for duplicates.
+      this.#running.set(key, null);
+      let ok = false;
+      try {
+        ok = await this.#attempts(m, info);
+      } finally {
+        const waiters = this.#running.get(key);
+        this.#running.delete(key);
+        if (waiters) for (const w of waiters) w(ok);
+      }
+    } catch (err) {
+      this.#report(err as Error);
+    } finally {
+      this.#live.delete(m);
+    }
+  }
+
+  /** Runs the handler (retrying in place when ordered); true when the event was handled and acked. */
+  async #attempts(m: JsDelivery, info: JsDelivery["info"]): Promise<boolean> {
+    const ordered = this.#opts.orderBy === "subject";
+    for (let attempt = info.deliveryCount; ; attempt++) {
+      try {
+        const delivery: DeliveryInfo = { attempt, stream: info.stream, sequence: info.streamSequence, consumer: info.consumer, pending: info.pending };
+        await this.#handler(new Delivered(m, delivery));
+        m.ack();
+        this.#handled.add(eventKey(m));
+        this.#stats.acked++;
+        return true;
+      } catch (err) {
+        this.#report(new HandlerError(m.subject, err));
+        const reason = this.#deadLetterReason(err, attempt);
+        if (reason !== undefined) {
+          await this.#deadLetter(m, reason, err, attempt);
+          return false;
+        }
+        const delay = err instanceof RetryableError && err.delayMs !== undefined ? err.delayMs : backoffDelay(this.#policy.backoff, attempt);
+        this.#stats.retried++;
+        if (!ordered || this.#stopping) {
+          m.nak(delay);
+          return false;
+        }
+        await sleep(delay); // ordered: retry in place; the heartbeat keeps the ack alive meanwhile
+      }
+    }
+  }
+
+  #deadLetterReason(err: unknown, attempt: number): DeadLetterReason | undefined {
+    if (err instanceof DecodeError) return "undecodable";
+    if (err instanceof NonRetryableError) return "non-retryable";
+    if (attempt >= this.#policy.maxDeliveries) return "max-deliveries";
+    return undefined;
+  }
+
+  async #deadLetter(m: JsDelivery, reason: DeadLetterReason, err: unknown, deliveries: number): Promise<void> {
+    const info = m.info;
+    try {
+      await writeDeadLetter(this.#host.publisher, this.#host.dlqSubject(info.stream, info.consumer), m.data, m.headers, {
+        subject: m.subject,
+        stream: info.stream,
+        sequence: info.streamSequence,
+        consumer: info.consumer,
+        deliveries,
+        reason,
+        error: describe(err),
+      });
+    } catch (dlqErr) {
+      // Never term what could not be dead-lettered: retry it later instead.
+      this.#report(new Error(`could not dead-letter ${info.stream}#${info.streamSequence} from "${m.subject}": ${describe(dlqErr)}; it will be redelivered`));
+      m.nak(backoffDelay(this.#policy.backoff, deliveries));
+      return;
+    }
+    // nats-server < 2.11 ignores term(reason) entirely (and redelivers): only send a reason where it is understood.
+    if (this.#host.supportsTermReason()) m.term(`cozebus: ${reason}`);
+    else m.term();
+    this.#stats.deadLettered++;
+  }
+
+  /** The connection is gone: stop timers and watchers now (nothing can be acked any more). */
+  halt(): void {
+    this.#stopping = true;
+    this.#givenUp = true;
+    clearInterval(this.#heartbeat);
+    this.#stopWatcher?.();
+    this.#offReconnect?.();
+    void this.#loop?.stop();
+  }
+
+  /**
+   * Graceful stop: stop asking for events, let the ones already here run
+   * (bounded by `stopTimeoutMs`), wait until every outstanding pull request
+   * has ended so nothing is left in flight to an inbox nobody reads, make
+   * sure the acks reached the server, then stop heartbeats. Events not
+   * started by the deadline are handed back (nak) for another instance.
+   */
+  stop(timeoutMs = this.#opts.stopTimeoutMs ?? 30_000): Promise<void> {
+    this.#stopped ??= (async () => {
+      this.#stopping = true;
+      this.#offReconnect?.();
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = await Promise.race([
+        Promise.all([this.#loop?.stop(), this.#scheduler.idle()]).then(() => this.#scheduler.idle()).then(() => false),
+        new Promise<boolean>((r) => (timer = setTimeout(() => r(true), timeoutMs))),
+      ]);
+      clearTimeout(timer);
+      if (timedOut) {
+        this.#givenUp = true;
+        this.#report(new Error(`consumer ${this.#durable}: ${this.stats.inFlight} event(s) still in progress after ${timeoutMs} ms; those not finished will be redelivered`));
+      }
+      await this.#host.nc.flush().catch(() => undefined);
+      clearInterval(this.#heartbeat);
+      this.#stopWatcher?.();
+    })();
+    return this.#stopped;
+  }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * A redelivery is the same stored message, so its stream sequence identifies
+ * it (the consumer reads one stream). Cheaper than parsing headers for the
+ * ce-id, and equivalent: the stream itself drops re-published ce-ids inside
+ * its duplicate window.
+ */
+function eventKey(m: JsDelivery): number {
+  return m.info.streamSequence;
+}
+
+/** A bounded set of recently handled sequences; the oldest fall out first. */
+class RecentIds {
+  readonly #set = new Set<number>();
+  constructor(private readonly capacity: number) {}
+  has(id: number): boolean {
+    return this.#set.has(id);
+  }
+  add(id: number): void {
+    if (this.capacity === 0) return;
+    this.#set.add(id);
+    // A Set iterates in insertion order: the first entry is the oldest.
+    if (this.#set.size > this.capacity) this.#set.delete(this.#set.values().next().value as number);
+  }
+}

@@ -1,0 +1,276 @@
+import type { Msg, MsgHdrs, NatsConnection } from "@nats-io/transport-node";
+import { nuid } from "@nats-io/transport-node";
+import {
+  ConnectionClosedError,
+  JetStreamUnavailableError,
+  NoStreamError,
+  PublishRejectedError,
+  PublishTimeoutError,
+  SequenceConflictError,
+  describe,
+} from "../errors.js";
+import { Fifo } from "../messaging/fifo.js";
+import { checkPublishSubject } from "../messaging/subject.js";
+
+/** The stream's receipt for one stored event. */
+export interface PubAck {
+  readonly id: string;
+  readonly subject: string;
+  readonly stream: string;
+  readonly seq: number;
+  /** True when the stream had already stored this id (a retry or a resend): nothing was stored twice. */
+  readonly duplicate: boolean;
+}
+
+export interface PublisherOptions {
+  /** Publishes awaiting their ack at once; further publishes wait for a slot (default 256). */
+  readonly maxInFlight?: number;
+  /** Resend an event when its ack has not come within this (default 5000 ms). */
+  readonly ackTimeoutMs?: number;
+  /**
+   * Give up after this long (default 60 s). Must stay below the stream's
+   * duplicate window (2 min by default) so that a resend can never store
+   * the event twice.
+   */
+  readonly retryForMs?: number;
+}
+
+interface Pending {
+  readonly subject: string;
+  readonly data: Uint8Array;
+  readonly headers: MsgHdrs;
+  readonly id: string;
+  readonly expectedSeq: number | undefined;
+  readonly resolve: (ack: PubAck) => void;
+  readonly reject: (err: Error) => void;
+  readonly firstAt: number;
+  lastAt: number;
+  attempts: number;
+}
+
+export interface PublisherHost {
+  readonly nc: NatsConnection;
+  connected(): boolean;
+  onReconnected(listener: () => void): () => void;
+}
+
+const EXPECTED_LAST_SUBJECT_SEQ = "Nats-Expected-Last-Subject-Sequence";
+/** JetStream error codes that mean "try again", as opposed to "refused". */
+const TRANSIENT_ERR_CODES = new Set([10008 /* temporarily unavailable */, 10023 /* insufficient resources, transient in elections */]);
+
+/**
+ * Pipelined JetStream publishing. Instead of one request (with its own timer
+ * and inbox bookkeeping) per event, every event is published with a reply
+ * subject under one wildcard inbox subscription; acks are matched by token,
+ * and a single sweep timer handles resends. Resends reuse the event's
+ * Nats-Msg-Id, so the stream stores each event once however often it is
+ * sent, and nothing is given up on before `retryForMs`.
+ */
+export class JetStreamPublisher {
+  readonly #host: PublisherHost;
+  readonly #inbox: string;
+  readonly #pending = new Map<string, Pending>();
+  readonly #slotWaiters = new Fifo<() => void>();
+  readonly #maxInFlight: number;
+  readonly #ackTimeoutMs: number;
+  readonly #retryForMs: number;
+  readonly #coverage = new Map<string, Promise<boolean>>();
+  #sweeper: NodeJS.Timeout | undefined;
+  #next = 0;
+  #closed = false;
+  #aborted: Error | undefined;
+  /** Publishes accepted and not yet settled, including those still waiting for a slot. */
+  #outstanding = 0;
+  #idleWaiters: Array<() => void> = [];
+  readonly #offReconnect: () => void;
+  readonly #sub: { unsubscribe(): void };
+
+  private constructor(host: PublisherHost, options: PublisherOptions) {
+    this.#host = host;
+    this.#maxInFlight = options.maxInFlight ?? 256;
+    this.#ackTimeoutMs = options.ackTimeoutMs ?? 5000;
+    this.#retryForMs = options.retryForMs ?? 60_000;
+    this.#inbox = `_INBOX.${nuid.next()}`;
+    this.#sub = host.nc.subscribe(`${this.#inbox}.*`, { callback: (err, msg) => void (err ? undefined : this.#onReply(msg)) });
+    this.#offReconnect = host.onReconnected(() => this.#resendAll());
+  }
+
+  static async open(host: PublisherHost, options: PublisherOptions = {}): Promise<JetStreamPublisher> {
+    const p = new JetStreamPublisher(host, options);
+    await host.nc.flush(); // the ack inbox must be live before the first publish
+    return p;
+  }
+
+  /** Publishes awaiting an ack. */
+  get inFlight(): number {
+    return this.#pending.size;
+  }
+
+  /**
+   * Sends one event (its headers already built, `Nats-Msg-Id` = `ce-id`) and
+   * resolves with the stream's ack. Waits for a slot when `maxInFlight`
+   * publishes are already pending.
+   */
+  async publish(subject: string, data: Uint8Array, headers: MsgHdrs, id: string, expectedLastSubjectSequence?: number): Promise<PubAck> {
+    checkPublishSubject(subject);
+    if (this.#closed) throw new ConnectionClosedError(`JetStream publish to "${subject}" not sent`);
+    if (expectedLastSubjectSequence !== undefined) headers.set(EXPECTED_LAST_SUBJECT_SEQ, String(expectedLastSubjectSequence));
+    this.#outstanding++;
+    if (this.#pending.size >= this.#maxInFlight) await new Promise<void>((r) => this.#slotWaiters.push(r));
+    if (this.#aborted !== undefined) {
+      this.#release();
+      throw this.#aborted;
+    }
+    return new Promise<PubAck>((resolve, reject) => {
+      const token = (this.#next++).toString(36);
+      const now = Date.now();
+      const p: Pending = { subject, data, headers, id, expectedSeq: expectedLastSubjectSequence, resolve, reject, firstAt: now, lastAt: now, attempts: 0 };
+      this.#pending.set(token, p);
+      this.#send(token, p);
+      this.#sweeper ??= setInterval(() => this.#sweep(), Math.min(250, this.#ackTimeoutMs)).unref();
+    });
+  }
+
+  #send(token: string, p: Pending): void {
+    p.lastAt = Date.now();
+    p.attempts++;
+    // While disconnected, core publishes are dropped; the reconnect hook resends.
+    if (!this.#host.connected()) return;
+    try {
+      this.#host.nc.publish(p.subject, p.data, { reply: `${this.#inbox}.${token}`, headers: p.headers });
+    } catch {
+      // Closed or draining underneath us: the sweep settles it.
+    }
+  }
+
+  #onReply(msg: Msg): void {
+    const token = msg.subject.slice(this.#inbox.length + 1);
+    const p = this.#pending.get(token);
+    if (p === undefined) return; // an ack for an event already settled by an earlier reply
+    if (msg.headers?.code === 503) {
+      void this.#noResponders(token, p);
+      return;
+    }
+    let reply: { stream?: string; seq?: number; duplicate?: boolean; error?: { code?: number; err_code?: number; description?: string } };
+    try {
+      reply = msg.json();
+    } catch (err) {
+      this.#settle(token, p, new PublishRejectedError(p.subject, 0, `unreadable ack: ${describe(err)}`));
+      return;
+    }
+    const e = reply.error;
+    if (e !== undefined) {
+      const code = e.err_code ?? e.code ?? 0;
+      if (TRANSIENT_ERR_CODES.has(code)) return; // the sweep resends after ackTimeoutMs
+      if (code === 10071) {
+        this.#settle(token, p, new SequenceConflictError(p.subject, p.expectedSeq ?? -1, e.description ?? "wrong last sequence"));
+      } else {
+        this.#settle(token, p, new PublishRejectedError(p.subject, code, e.description ?? "unknown error"));
+      }
+      return;
+    }
+    this.#settle(token, p, { id: p.id, subject: p.subject, stream: reply.stream ?? "", seq: reply.seq ?? 0, duplicate: reply.duplicate === true });
+  }
+
+  /**
+   * 503: nobody answered. Either no stream captures the subject (a mistake:
+   * fail now) or a stream leader is being elected (transient: resend).
+   */
+  async #noResponders(token: string, p: Pending): Promise<void> {
+    let covered: boolean;
+    try {
+      covered = await this.#isCovered(p.subject);
+    } catch (err) {
+      this.#settle(token, p, err as Error);
+      return;
+    }
+    if (!covered) {
+      this.#settle(token, p, new NoStreamError(p.subject));
+      return;
+    }
+    // Resend soon rather than after a full ack timeout.
+    p.lastAt = Date.now() - this.#ackTimeoutMs + 250;
+  }
+
+  #isCovered(subject: string): Promise<boolean> {
+    let c = this.#coverage.get(subject);
+    if (c === undefined) {
+      c = this.#host.nc
+        .request("$JS.API.STREAM.NAMES", new TextEncoder().encode(JSON.stringify({ subject })), { timeout: 5000 })
+        .then(
+          (m) => {
+            const r = m.json<{ streams?: string[] | null; error?: { description?: string } }>();
+            if (r.error) throw new JetStreamUnavailableError(`cannot look up streams: ${r.error.description ?? "error"}`);
+            return (r.streams ?? []).length > 0;
+          },
+          (err: unknown) => {
+            if (/no responders/i.test(describe(err)) || (err as Error).cause !== undefined) {
+              throw new JetStreamUnavailableError(`JetStream is not enabled on this server or account: publish to "${subject}" failed; start nats-server with -js`);
+            }
+            return true; // could not tell: treat as transient and keep resending
+          },
+        );
+      this.#coverage.set(subject, c);
+      // Streams come and go: do not remember the answer for long.
+      setTimeout(() => this.#coverage.delete(subject), 1000).unref();
+    }
+    return c;
+  }
+
+  #settle(token: string, p: Pending, outcome: PubAck | Error): void {
+    if (!this.#pending.delete(token)) return;
+    if (outcome instanceof Error) p.reject(outcome);
+    else p.resolve(outcome);
+    this.#slotWaiters.shift()?.();
+    if (this.#pending.size === 0 && this.#sweeper !== undefined) {
+      clearInterval(this.#sweeper);
+      this.#sweeper = undefined;
+    }
+    this.#release();
+  }
+
+  #release(): void {
+    this.#outstanding--;
+    if (this.#outstanding > 0) return;
+    const waiters = this.#idleWaiters;
+    this.#idleWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  #sweep(): void {
+    const now = Date.now();
+    for (const [token, p] of this.#pending) {
+      if (now - p.firstAt >= this.#retryForMs) {
+        this.#settle(token, p, new PublishTimeoutError(p.subject, p.id, p.attempts, now - p.firstAt));
+      } else if (now - p.lastAt >= this.#ackTimeoutMs) {
+        this.#send(token, p);
+      }
+    }
+  }
+
+  #resendAll(): void {
+    for (const [token, p] of this.#pending) this.#send(token, p);
+  }
+
+  /** Resolves when every publish made so far is settled (acked, rejected or timed out), including those waiting for a slot. */
+  settled(): Promise<void> {
+    if (this.#outstanding === 0) return Promise.resolve();
+    return new Promise((r) => this.#idleWaiters.push(r));
+  }
+
+  /** The connection is gone for good: fail every unsettled publish now instead of at its retry deadline. */
+  abort(error: Error): void {
+    this.#closed = true;
+    this.#aborted = error;
+    for (const [token, p] of this.#pending) this.#settle(token, p, error);
+    for (let w = this.#slotWaiters.shift(); w !== undefined; w = this.#slotWaiters.shift()) w();
+  }
+
+  /** Refuses new publishes, waits for pending ones to settle, then stops listening for acks. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.settled();
+    this.#offReconnect();
+    this.#sub.unsubscribe();
+  }
+}

@@ -1,0 +1,139 @@
+/**
+ * Renders nats-server configuration files from typed options. Only what the
+ * harness needs is modelled; `extraConfig` takes raw text for the rest.
+ */
+
+/** Subjects a user may publish or subscribe to. A plain list means "allow". */
+export type SubjectRule = readonly string[] | { readonly allow?: readonly string[]; readonly deny?: readonly string[] };
+
+export interface UserPermissions {
+  readonly publish?: SubjectRule;
+  readonly subscribe?: SubjectRule;
+}
+
+/** A user who logs in with a name and password. */
+export interface PasswordUser {
+  readonly user: string;
+  readonly password: string;
+  readonly permissions?: UserPermissions;
+}
+
+/** A user who logs in by signing the server's nonce with an nkey. */
+export interface NkeyUser {
+  /** The user's public nkey (starts with "U"). */
+  readonly nkey: string;
+  readonly permissions?: UserPermissions;
+}
+
+export type ServerUser = PasswordUser | NkeyUser;
+
+export interface AccountSpec {
+  readonly users: readonly ServerUser[];
+  /** JetStream for this account; on by default. */
+  readonly jetstream?: boolean;
+}
+
+export interface ServerTls {
+  readonly certFile: string;
+  readonly keyFile: string;
+  /** CA that client certificates must chain to (needed with `verify`). */
+  readonly caFile?: string;
+  /** Mutual TLS: require a client certificate signed by `caFile`. */
+  readonly verify?: boolean;
+}
+
+/** One authentication setup; several at once are not modelled on purpose. */
+export type ServerAuth =
+  | { readonly token: string }
+  | { readonly users: readonly ServerUser[] }
+  | { readonly accounts: Readonly<Record<string, AccountSpec>> }
+  | { readonly operator: OperatorConfig };
+
+/** The part of an operator (JWT) setup that goes into the server's config. */
+export interface OperatorConfig {
+  readonly operatorJwt: string;
+  readonly systemAccount: string;
+  /** Account public key -> account JWT, preloaded into the memory resolver. */
+  readonly accountJwts: Readonly<Record<string, string>>;
+}
+
+export interface RenderSpec {
+  readonly serverName: string;
+  readonly port: number;
+  readonly httpPort: number;
+  readonly storeDir: string;
+  readonly jetstream: boolean;
+  readonly tls?: ServerTls;
+  readonly auth?: ServerAuth;
+  readonly cluster?: { readonly name: string; readonly port: number; readonly routes: readonly number[] };
+  readonly extraConfig?: string;
+}
+
+const q = (s: string): string => JSON.stringify(s);
+
+function renderRule(rule: SubjectRule): string {
+  if (Array.isArray(rule)) return `[${(rule as readonly string[]).map(q).join(", ")}]`;
+  const r = rule as { allow?: readonly string[]; deny?: readonly string[] };
+  const parts: string[] = [];
+  if (r.allow) parts.push(`allow: [${r.allow.map(q).join(", ")}]`);
+  if (r.deny) parts.push(`deny: [${r.deny.map(q).join(", ")}]`);
+  return `{ ${parts.join(", ")} }`;
+}
+
+function renderUser(u: ServerUser): string {
+  const fields = "nkey" in u ? [`nkey: ${q(u.nkey)}`] : [`user: ${q(u.user)}`, `password: ${q(u.password)}`];
+  if (u.permissions) {
+    const p: string[] = [];
+    if (u.permissions.publish) p.push(`publish: ${renderRule(u.permissions.publish)}`);
+    if (u.permissions.subscribe) p.push(`subscribe: ${renderRule(u.permissions.subscribe)}`);
+    fields.push(`permissions: { ${p.join(", ")} }`);
+  }
+  return `{ ${fields.join(", ")} }`;
+}
+
+function renderAuth(auth: ServerAuth): string {
+  if ("token" in auth) return `authorization { token: ${q(auth.token)} }`;
+  if ("users" in auth) return `authorization { users: [\n  ${auth.users.map(renderUser).join(",\n  ")}\n] }`;
+  if ("accounts" in auth) {
+    const accounts = Object.entries(auth.accounts).map(([name, spec]) => {
+      const js = spec.jetstream === false ? "" : "jetstream: enabled, ";
+      return `  ${q(name)}: { ${js}users: [${spec.users.map(renderUser).join(", ")}] }`;
+    });
+    return `accounts {\n${accounts.join("\n")}\n}`;
+  }
+  const op = auth.operator;
+  const preload = Object.entries(op.accountJwts).map(([k, v]) => `  ${k}: ${q(v)}`);
+  return [
+    `operator: ${q(op.operatorJwt)}`,
+    `system_account: ${q(op.systemAccount)}`,
+    `resolver: MEMORY`,
+    `resolver_preload: {\n${preload.join("\n")}\n}`,
+  ].join("\n");
+}
+
+export function renderConfig(spec: RenderSpec): string {
+  const lines = [
+    `server_name: ${q(spec.serverName)}`,
+    `listen: "127.0.0.1:${spec.port}"`,
+    `http: "127.0.0.1:${spec.httpPort}"`,
+  ];
+  if (spec.jetstream) {
+    // Explicit limits: max_file_store is a reservation ceiling (streams reserve their max_bytes), not disk actually used.
+    lines.push(`jetstream { store_dir: ${q(spec.storeDir)}, max_memory_store: 256MB, max_file_store: 16GB }`);
+  }
+  if (spec.tls) {
+    const t = spec.tls;
+    const f = [`cert_file: ${q(t.certFile)}`, `key_file: ${q(t.keyFile)}`, `timeout: 2`];
+    if (t.caFile) f.push(`ca_file: ${q(t.caFile)}`);
+    if (t.verify) f.push(`verify: true`);
+    lines.push(`tls { ${f.join(", ")} }`);
+  }
+  if (spec.auth) lines.push(renderAuth(spec.auth));
+  if (spec.cluster) {
+    const c = spec.cluster;
+    const routes = c.routes.map((p) => q(`nats-route://127.0.0.1:${p}`)).join(", ");
+    lines.push(`cluster { name: ${q(c.name)}, listen: "127.0.0.1:${c.port}", routes: [${routes}] }`);
+  }
+  if (spec.extraConfig) lines.push(spec.extraConfig);
+  return lines.join("\n") + "\n";
+}

@@ -1,0 +1,335 @@
+/**
+ * One conformance suite every cozebus transport mode must pass (after
+ * Watermill's pub/sub tests). A mode declares what it does not promise
+ * (core NATS has no redelivery, no persistence, no dead letters) and the
+ * cases needing that are skipped for it, by name, never silently.
+ *
+ *   import { runConformanceSuite } from "@cozebus/testing/conformance";
+ *   runConformanceSuite("jetstream", () => makeTransport(), { redelivery: true, ... });
+ */
+import { afterEach, describe, expect, it } from "vitest";
+
+export interface ConformanceMessage {
+  readonly subject: string;
+  readonly data: Uint8Array;
+  /** The event id (ce-id). */
+  readonly id: string;
+  /** 1 on first delivery. */
+  readonly attempt: number;
+  header(name: string): string | undefined;
+}
+
+export interface ConformanceSubscribeOptions {
+  readonly concurrency?: number;
+  /** Handle events of the same subject one at a time, in order. */
+  readonly orderBySubject?: boolean;
+  readonly maxDeliveries?: number;
+  /** Redelivery delay after a failure (the nak delay). */
+  readonly retryDelayMs?: number;
+  readonly ackWaitMs?: number;
+}
+
+export interface ConformanceSubscription {
+  /** Graceful stop: running handlers finish. */
+  stop(): Promise<void>;
+}
+
+export interface ConformanceDeadLetter {
+  readonly subject: string;
+  readonly deliveries: number;
+  readonly reason: string;
+}
+
+/** What the suite drives. `subject(...)` returns subjects under the transport's own root. */
+export interface ConformanceTransport {
+  /** A subject for this test under a root the transport captures: `<root>.<a>.<b>`. */
+  subject(...tokens: string[]): string;
+  /** A pattern matching every subject made with these leading tokens. */
+  pattern(...tokens: string[]): string;
+  publish(subject: string, data: Uint8Array, headers?: Readonly<Record<string, string>>): Promise<{ readonly id: string }>;
+  subscribe(
+    pattern: string,
+    group: string,
+    handler: (m: ConformanceMessage) => void | Promise<void>,
+    options?: ConformanceSubscribeOptions,
+  ): Promise<ConformanceSubscription>;
+  /** Throw this from a handler for a message that can never succeed. */
+  nonRetryable(message: string): Error;
+  deadLetters(): Promise<ConformanceDeadLetter[]>;
+  /** A second, independent connection (another instance of the service). */
+  peer(): Promise<ConformanceTransport>;
+  /** Restart the server, keeping its store. */
+  restartServer(): Promise<void>;
+  /** Graceful: publishes in flight complete, subscriptions drain. */
+  drain(): Promise<void>;
+}
+
+/** Promises a mode makes; cases needing a promise the mode does not make are skipped. */
+export interface ConformanceFeatures {
+  /** A failed or unacknowledged event is delivered again. */
+  readonly redelivery: boolean;
+  /** Events survive server restarts and wait for subscribers that are not running yet. */
+  readonly durable: boolean;
+  readonly deadLetters: boolean;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
+const text = (b: Uint8Array): string => new TextDecoder().decode(b);
+
+async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`conformance: timed out waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+export function runConformanceSuite(
+  mode: string,
+  makeTransport: () => Promise<{ transport: ConformanceTransport; cleanup: () => Promise<void> }>,
+  features: ConformanceFeatures,
+): void {
+  describe(`conformance: ${mode}`, () => {
+    const cleanups: Array<() => Promise<void>> = [];
+    afterEach(async () => {
+      for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
+    });
+    const setup = async (): Promise<ConformanceTransport> => {
+      const { transport, cleanup } = await makeTransport();
+      cleanups.push(cleanup);
+      return transport;
+    };
+    const when = (needed: boolean): typeof it | typeof it.skip => (needed ? it : it.skip);
+
+    it("round trip with headers", async () => {
+      const t = await setup();
+      const got: ConformanceMessage[] = [];
+      await t.subscribe(t.pattern("rt"), "g", (m) => void got.push(m));
+      const sent = await t.publish(t.subject("rt", "one"), bytes("payload"), { "x-app": "value" });
+      await until("the event", () => got.length === 1);
+      expect(text(got[0]!.data)).toBe("payload");
+      expect(got[0]!.id).toBe(sent.id);
+      expect(got[0]!.header("x-app")).toBe("value");
+      expect(got[0]!.subject).toBe(t.subject("rt", "one"));
+    });
+
+    it("50 publishers x 50 subscribers, 5,000 events, nothing lost", async () => {
+      const t = await setup();
+      const received = new Set<string>();
+      const peers = await Promise.all(Array.from({ length: 5 }, () => t.peer()));
+      const nodes = [t, ...peers];
+      // 50 subscribers in one group, spread over the connections.
+      for (let i = 0; i < 50; i++) {
+        await nodes[i % nodes.length]!.subscribe(t.pattern("load"), "workers", (m) => void received.add(m.id));
+      }
+      const ids: string[] = [];
+      await Promise.all(
+        Array.from({ length: 50 }, async (_, p) => {
+          const node = nodes[p % nodes.length]!;
+          for (let i = 0; i < 100; i++) ids.push((await node.publish(t.subject("load", `p${p}`), bytes(String(i)))).id);
+        }),
+      );
+      await until("5,000 events", () => received.size === 5000, 60_000);
+      expect(new Set(ids)).toEqual(received);
+    });
+
+    it("topic isolation", async () => {
+      const t = await setup();
+      const a: string[] = [];
+      const b: string[] = [];
+      await t.subscribe(t.pattern("iso-a"), "g", (m) => void a.push(m.subject));
+      await t.subscribe(t.pattern("iso-b"), "g", (m) => void b.push(m.subject));
+      await t.publish(t.subject("iso-a", "x"), bytes(""));
+      await t.publish(t.subject("iso-b", "x"), bytes(""));
+      await t.publish(t.subject("iso-b", "y"), bytes(""));
+      await until("all three", () => a.length === 1 && b.length === 2);
+      await sleep(200);
+      expect(a).toEqual([t.subject("iso-a", "x")]);
+      expect(b.sort()).toEqual([t.subject("iso-b", "x"), t.subject("iso-b", "y")]);
+    });
+
+    it("two groups each receive everything while members of one group split it", async () => {
+      const t = await setup();
+      const peer = await t.peer();
+      const g1a: string[] = [];
+      const g1b: string[] = [];
+      const g2: string[] = [];
+      await t.subscribe(t.pattern("groups"), "g1", (m) => void g1a.push(m.id));
+      await peer.subscribe(t.pattern("groups"), "g1", (m) => void g1b.push(m.id));
+      await t.subscribe(t.pattern("groups"), "g2", (m) => void g2.push(m.id));
+      for (let i = 0; i < 400; i++) await t.publish(t.subject("groups", `e${i % 10}`), bytes(String(i)));
+      await until("group 1", () => g1a.length + g1b.length === 400);
+      await until("group 2", () => g2.length === 400);
+      expect(new Set([...g1a, ...g1b]).size).toBe(400);
+      expect(g1a.length).toBeGreaterThan(0);
+      expect(g1b.length).toBeGreaterThan(0);
+    });
+
+    when(features.redelivery)("resend on error: a failing handler sees the event again", async () => {
+      const t = await setup();
+      const attempts: number[] = [];
+      await t.subscribe(t.pattern("resend"), "g", (m) => {
+        attempts.push(m.attempt);
+        if (attempts.length < 3) throw new Error("transient");
+      }, { retryDelayMs: 50 });
+      await t.publish(t.subject("resend", "x"), bytes(""));
+      await until("three attempts", () => attempts.length === 3);
+      expect(attempts).toEqual([1, 2, 3]);
+    });
+
+    when(features.redelivery && features.durable)("no ack -> redelivery: an event taken by an instance that dies is delivered again", async () => {
+      const t = await setup();
+      const crashing = await t.peer();
+      let took = 0;
+      // This instance takes the event and never finishes it; its connection then goes away.
+      await crashing.subscribe(t.pattern("noack"), "g", () => {
+        took++;
+        return new Promise<void>(() => undefined);
+      }, { ackWaitMs: 1000 });
+      await t.publish(t.subject("noack", "x"), bytes("must arrive"));
+      await until("the first delivery", () => took === 1);
+      await crashing.drain().catch(() => undefined);
+      const got: ConformanceMessage[] = [];
+      await t.subscribe(t.pattern("noack"), "g", (m) => void got.push(m), { ackWaitMs: 1000 });
+      await until("the redelivery", () => got.length === 1, 30_000);
+      expect(got[0]!.attempt).toBeGreaterThanOrEqual(2);
+    });
+
+    when(features.durable)("continue after a subscriber closes: nothing lost", async () => {
+      const t = await setup();
+      const first: string[] = [];
+      const sub = await t.subscribe(t.pattern("cont"), "g", (m) => void first.push(m.id));
+      const ids: string[] = [];
+      for (let i = 0; i < 50; i++) ids.push((await t.publish(t.subject("cont", "x"), bytes(String(i)))).id);
+      await until("the first half", () => first.length === 50);
+      await sub.stop();
+      for (let i = 50; i < 100; i++) ids.push((await t.publish(t.subject("cont", "x"), bytes(String(i)))).id);
+      const second: string[] = [];
+      await t.subscribe(t.pattern("cont"), "g", (m) => void second.push(m.id));
+      await until("the second half", () => second.length === 50);
+      expect(new Set([...first, ...second])).toEqual(new Set(ids));
+    });
+
+    it("in order per key", async () => {
+      const t = await setup();
+      const seen = new Map<string, number[]>();
+      await t.subscribe(t.pattern("order"), "g", async (m) => {
+        const n = Number(text(m.data));
+        await sleep(n % 3);
+        const list = seen.get(m.subject) ?? [];
+        list.push(n);
+        seen.set(m.subject, list);
+      }, { orderBySubject: true, concurrency: 4 });
+      const keys = ["k1", "k2", "k3"];
+      for (let i = 0; i < 60; i++) await t.publish(t.subject("order", keys[i % 3]!), bytes(String(i)));
+      await until("all 60", () => [...seen.values()].reduce((a, l) => a + l.length, 0) === 60);
+      keys.forEach((k, j) => expect(seen.get(t.subject("order", k))).toEqual(Array.from({ length: 20 }, (_, i) => i * 3 + j)));
+    });
+
+    it("publisher drained with many publishes in flight: none lost", async () => {
+      const t = await setup();
+      const publisher = await t.peer();
+      const got = new Set<string>();
+      await t.subscribe(t.pattern("inflight"), "g", (m) => void got.add(m.id));
+      const pending = Array.from({ length: 1000 }, (_, i) => publisher.publish(t.subject("inflight", `e${i % 7}`), bytes(String(i))));
+      await publisher.drain();
+      const ids = (await Promise.all(pending)).map((r) => r.id);
+      await until("all 1,000", () => got.size === 1000);
+      expect(got).toEqual(new Set(ids));
+    });
+
+    when(features.durable)("server restarted twice mid-stream: nothing lost, nothing handled twice", async () => {
+      const t = await setup();
+      const handled = new Map<string, number>();
+      await t.subscribe(t.pattern("restart"), "g", (m) => void handled.set(m.id, (handled.get(m.id) ?? 0) + 1), { concurrency: 4, ackWaitMs: 2000 });
+      const ids: string[] = [];
+      for (let round = 0; round < 3; round++) {
+        const batch = await Promise.all(Array.from({ length: 300 }, (_, i) => t.publish(t.subject("restart", `r${round}`), bytes(String(i)))));
+        ids.push(...batch.map((b) => b.id));
+        if (round < 2) {
+          await until("progress", () => handled.size >= (round + 1) * 100);
+          await t.restartServer();
+        }
+      }
+      await until("every event", () => ids.every((id) => handled.has(id)), 45_000);
+      await sleep(2500);
+      expect([...handled.entries()].filter(([, n]) => n > 1)).toEqual([]);
+    });
+
+    when(features.deadLetters)("dead letter after max deliveries", async () => {
+      const t = await setup();
+      let calls = 0;
+      await t.subscribe(t.pattern("dlq"), "g", () => {
+        calls++;
+        throw new Error("always");
+      }, { maxDeliveries: 3, retryDelayMs: 20 });
+      await t.publish(t.subject("dlq", "x"), bytes("poison"));
+      await until("the dead letter", async () => (await t.deadLetters()).length === 1);
+      await sleep(300);
+      expect(calls).toBe(3);
+      expect((await t.deadLetters())[0]).toMatchObject({ subject: t.subject("dlq", "x"), deliveries: 3 });
+    });
+
+    when(features.deadLetters)("poison payload: dead-lettered at once, the next event still flows", async () => {
+      const t = await setup();
+      const ok: string[] = [];
+      let poisonCalls = 0;
+      await t.subscribe(t.pattern("poison"), "g", (m) => {
+        if (text(m.data) === "poison") {
+          poisonCalls++;
+          throw t.nonRetryable("cannot decode");
+        }
+        ok.push(text(m.data));
+      });
+      await t.publish(t.subject("poison", "x"), bytes("poison"));
+      await t.publish(t.subject("poison", "x"), bytes("fine"));
+      await until("the good event", () => ok.length === 1);
+      await until("the dead letter", async () => (await t.deadLetters()).length === 1);
+      expect(poisonCalls).toBe(1);
+    });
+
+    when(features.redelivery)("nak delay honoured: the measured gap is at least the delay", async () => {
+      const t = await setup();
+      const at: number[] = [];
+      await t.subscribe(t.pattern("delay"), "g", () => {
+        at.push(performance.now());
+        if (at.length === 1) throw new Error("later");
+      }, { retryDelayMs: 500 });
+      await t.publish(t.subject("delay", "x"), bytes(""));
+      await until("the retry", () => at.length === 2);
+      expect(at[1]! - at[0]!).toBeGreaterThanOrEqual(500);
+    });
+
+    when(features.redelivery)("a handler running 3x the ack wait is not redelivered", async () => {
+      const t = await setup();
+      let calls = 0;
+      let finished = false;
+      await t.subscribe(t.pattern("long"), "g", async () => {
+        calls++;
+        await sleep(1500);
+        finished = true;
+      }, { ackWaitMs: 500 });
+      await t.publish(t.subject("long", "x"), bytes(""));
+      await until("the handler to finish", () => finished);
+      await sleep(1000);
+      expect(calls).toBe(1);
+    });
+
+    it("drain: running handlers finish before the transport closes", async () => {
+      const t = await setup();
+      const worker = await t.peer();
+      let finished = 0;
+      let started = 0;
+      await worker.subscribe(t.pattern("drain"), "g", async () => {
+        started++;
+        await sleep(300);
+        finished++;
+      }, { concurrency: 5 });
+      for (let i = 0; i < 5; i++) await t.publish(t.subject("drain", "x"), bytes(String(i)));
+      await until("handlers running", () => started === 5);
+      await worker.drain();
+      expect(finished).toBe(5);
+    });
+  });
+}

@@ -1,0 +1,294 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { findNatsServerBinary } from "./binary.js";
+import { renderConfig, type ServerAuth, type ServerTls } from "./config.js";
+import { freePort } from "./ports.js";
+import { trackForExitCleanup, untrack } from "./reaper.js";
+
+export interface NatsServerOptions {
+  /** JetStream on the server; on by default. */
+  readonly jetstream?: boolean;
+  readonly tls?: ServerTls;
+  readonly auth?: ServerAuth;
+  /** Raw nats-server configuration appended to the generated file. */
+  readonly extraConfig?: string;
+  /** Path to the binary; defaults to NATS_SERVER_BIN, then PATH. */
+  readonly binary?: string;
+  /** How long to wait for the server to report healthy (default 15 s). */
+  readonly startTimeoutMs?: number;
+  /** Name shown in the server's logs and info (default: random). */
+  readonly serverName?: string;
+}
+
+export interface NatsServer extends AsyncDisposable {
+  /** `nats://127.0.0.1:<port>` (or `tls://` when TLS is configured). */
+  readonly url: string;
+  readonly port: number;
+  /** The monitoring endpoint (`/varz`, `/jsz`, `/healthz`). */
+  readonly monitorUrl: string;
+  /** This server's own temp folder (config, JetStream store, logs). */
+  readonly dir: string;
+  readonly serverName: string;
+  /** True while the process runs. */
+  readonly running: boolean;
+  /** The process id while it runs. */
+  readonly pid: number | undefined;
+  /** The server's log output so far (for assertions and failure reports). */
+  logs(): string;
+  /** Stops the process but keeps its store, ports and config, for `start()`. SIGKILL simulates a crash. */
+  kill(signal?: "SIGTERM" | "SIGKILL"): Promise<void>;
+  /** Starts the process again on the same ports with the same store. */
+  start(): Promise<void>;
+  /** `kill(signal)` then `start()`. */
+  restart(signal?: "SIGTERM" | "SIGKILL"): Promise<void>;
+  /** Stops the server and deletes its folder. Safe to call twice. */
+  stop(): Promise<void>;
+}
+
+interface NodePlan {
+  readonly serverName: string;
+  readonly port: number;
+  readonly httpPort: number;
+  readonly cluster?: { readonly name: string; readonly port: number; readonly routes: readonly number[] };
+}
+
+const LOG_LIMIT = 256 * 1024;
+
+class ManagedServer implements NatsServer {
+  readonly url: string;
+  readonly port: number;
+  readonly monitorUrl: string;
+  readonly serverName: string;
+  #proc: ChildProcess | undefined;
+  #exited: Promise<void> = Promise.resolve();
+  #log = "";
+  #stopped = false;
+  readonly #configFile: string;
+
+  constructor(
+    readonly dir: string,
+    plan: NodePlan,
+    private readonly binary: string,
+    private readonly opts: NatsServerOptions,
+  ) {
+    this.port = plan.port;
+    this.serverName = plan.serverName;
+    this.url = `${opts.tls ? "tls" : "nats"}://127.0.0.1:${plan.port}`;
+    this.monitorUrl = `http://127.0.0.1:${plan.httpPort}`;
+    this.#configFile = join(dir, "nats.conf");
+    const config = renderConfig({
+      serverName: plan.serverName,
+      port: plan.port,
+      httpPort: plan.httpPort,
+      storeDir: join(dir, "jetstream"),
+      jetstream: opts.jetstream !== false,
+      ...(opts.tls ? { tls: opts.tls } : {}),
+      ...(opts.auth ? { auth: opts.auth } : {}),
+      ...(plan.cluster ? { cluster: plan.cluster } : {}),
+      ...(opts.extraConfig ? { extraConfig: opts.extraConfig } : {}),
+    });
+    writeFileSync(this.#configFile, config);
+  }
+
+  get running(): boolean {
+    return this.#proc !== undefined && this.#proc.exitCode === null && this.#proc.signalCode === null;
+  }
+
+  get pid(): number | undefined {
+    return this.running ? this.#proc?.pid : undefined;
+  }
+
+  logs(): string {
+    return this.#log;
+  }
+
+  async start(): Promise<void> {
+    if (this.#stopped) throw new Error(`nats-server ${this.serverName} was stopped for good; start a new one`);
+    if (this.running) return;
+    const proc = spawn(this.binary, ["-c", this.#configFile], { stdio: ["ignore", "pipe", "pipe"] });
+    this.#proc = proc;
+    trackForExitCleanup(this, () => this.#killNow());
+    const append = (chunk: Buffer): void => {
+      this.#log += chunk.toString();
+      if (this.#log.length > LOG_LIMIT) this.#log = this.#log.slice(-LOG_LIMIT);
+    };
+    proc.stdout?.on("data", append);
+    proc.stderr?.on("data", append);
+    this.#exited = new Promise((resolve) => proc.once("exit", () => resolve()));
+    const spawnFailed = new Promise<never>((_, reject) => proc.once("error", reject));
+    const exitedEarly = this.#exited.then(() => {
+      throw new Error(`nats-server ${this.serverName} exited during start-up (code ${proc.exitCode}):\n${tail(this.#log)}`);
+    });
+    await Promise.race([this.#waitHealthy(), spawnFailed, exitedEarly]);
+  }
+
+  async #waitHealthy(): Promise<void> {
+    const deadline = Date.now() + (this.opts.startTimeoutMs ?? 15_000);
+    let last = "no answer yet";
+    while (Date.now() < deadline) {
+      if (!this.running && this.#proc?.exitCode !== null) return; // exitedEarly reports it
+      try {
+        const res = await fetch(`${this.monitorUrl}/healthz`, { signal: AbortSignal.timeout(1000) });
+        if (res.ok) return;
+        last = `${res.status} ${await res.text()}`;
+      } catch (err) {
+        last = err instanceof Error ? err.message : String(err);
+      }
+      await sleep(50);
+    }
+    throw new Error(`nats-server ${this.serverName} was not healthy in time (last /healthz: ${last}):\n${tail(this.#log)}`);
+  }
+
+  async kill(signal: "SIGTERM" | "SIGKILL" = "SIGTERM"): Promise<void> {
+    const proc = this.#proc;
+    if (proc === undefined || !this.running) return;
+    proc.kill(signal);
+    const timer = setTimeout(() => proc.kill("SIGKILL"), 10_000);
+    await this.#exited;
+    clearTimeout(timer);
+  }
+
+  async restart(signal: "SIGTERM" | "SIGKILL" = "SIGTERM"): Promise<void> {
+    await this.kill(signal);
+    await this.start();
+  }
+
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    await this.kill("SIGTERM");
+    untrack(this);
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  /** Synchronous last resort used when the test process exits. */
+  #killNow(): void {
+    if (this.running) this.#proc?.kill("SIGKILL");
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
+  }
+}
+
+function tail(log: string, lines = 30): string {
+  return log.trimEnd().split("\n").slice(-lines).join("\n");
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function isPortClash(err: unknown): boolean {
+  return err instanceof Error && /address already in use/i.test(err.message);
+}
+
+function newDir(label: string): string {
+  return mkdtempSync(join(tmpdir(), `cozebus-nats-${label}-`));
+}
+
+/**
+ * Starts a real nats-server on a random loopback port with its own temp
+ * folder, and resolves once `/healthz` answers. Stop it with `stop()` (or
+ * `await using`); anything left running is killed when the process exits.
+ */
+export async function startNatsServer(opts: NatsServerOptions = {}): Promise<NatsServer> {
+  const binary = opts.binary ?? findNatsServerBinary();
+  for (let attempt = 1; ; attempt++) {
+    const serverName = opts.serverName ?? `cozebus-test-${Math.random().toString(36).slice(2, 8)}`;
+    const server = new ManagedServer(newDir("single"), { serverName, port: await freePort(), httpPort: await freePort() }, binary, opts);
+    try {
+      await server.start();
+      return server;
+    } catch (err) {
+      await server.stop();
+      if (attempt < 3 && isPortClash(err)) continue;
+      throw err;
+    }
+  }
+}
+
+export interface NatsCluster extends AsyncDisposable {
+  readonly servers: readonly NatsServer[];
+  /** Every node's client URL, for a client's server list. */
+  readonly urls: readonly string[];
+  /**
+   * Resolves when every running node has routes to all the others and knows
+   * the JetStream meta leader (call it after restarting nodes).
+   */
+  waitFormed(timeoutMs?: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface NatsClusterOptions extends Omit<NatsServerOptions, "serverName"> {
+  /** Number of nodes (default 3). */
+  readonly size?: number;
+}
+
+/**
+ * Starts a JetStream cluster of `size` nodes on loopback, fully meshed with
+ * routes, and resolves when every node is healthy (JetStream meta leader
+ * elected and every node current with it).
+ */
+export async function startNatsCluster(opts: NatsClusterOptions = {}): Promise<NatsCluster> {
+  const binary = opts.binary ?? findNatsServerBinary();
+  const size = opts.size ?? 3;
+  const name = `cozebus-${Math.random().toString(36).slice(2, 8)}`;
+  const plans: NodePlan[] = [];
+  const clusterPorts: number[] = [];
+  for (let i = 0; i < size; i++) clusterPorts.push(await freePort());
+  for (let i = 0; i < size; i++) {
+    plans.push({
+      serverName: `${name}-n${i + 1}`,
+      port: await freePort(),
+      httpPort: await freePort(),
+      cluster: { name, port: clusterPorts[i]!, routes: clusterPorts.filter((_, j) => j !== i) },
+    });
+  }
+  const servers = plans.map((p) => new ManagedServer(newDir("cluster"), p, binary, opts));
+  const stop = async (): Promise<void> => {
+    await Promise.all(servers.map((s) => s.stop()));
+  };
+  const waitFormed = (timeoutMs = 30_000): Promise<void> => waitClusterFormed(servers, opts.jetstream !== false, timeoutMs);
+  try {
+    await Promise.all(servers.map((s) => s.start()));
+    await waitFormed();
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { servers, urls: servers.map((s) => s.url), waitFormed, stop, [Symbol.asyncDispose]: stop };
+}
+
+async function getJson(url: string): Promise<Record<string, unknown> | undefined> {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
+    return res.ok ? ((await res.json()) as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** /healthz turns green per node before the mesh is complete; this waits for the mesh and the meta leader. */
+async function waitClusterFormed(servers: readonly ManagedServer[], jetstream: boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let state = "";
+  while (Date.now() < deadline) {
+    const running = servers.filter((s) => s.running);
+    const checks = await Promise.all(
+      running.map(async (s) => {
+        const routez = await getJson(`${s.monitorUrl}/routez`);
+        const routes = Number(routez?.["num_routes"] ?? 0);
+        if (!jetstream) return { ok: routes >= running.length - 1, routes, leader: "-" };
+        const jsz = await getJson(`${s.monitorUrl}/jsz`);
+        const leader = String((jsz?.["meta_cluster"] as { leader?: string } | undefined)?.leader ?? "");
+        return { ok: routes >= running.length - 1 && leader !== "", routes, leader };
+      }),
+    );
+    if (checks.every((c) => c.ok)) return;
+    state = checks.map((c, i) => `${running[i]!.serverName}: ${c.routes} routes, leader ${c.leader || "none"}`).join("; ");
+    await sleep(100);
+  }
+  throw new Error(`the cluster did not form within ${timeoutMs} ms (${state})`);
+}

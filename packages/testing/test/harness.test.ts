@@ -1,0 +1,143 @@
+import { spawnSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { afterEach, describe, expect, it } from "vitest";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { NatsServerNotFoundError, findNatsServerBinary, startNatsCluster, startNatsServer } from "../src/index.js";
+
+const cleanup: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  for (const c of cleanup.splice(0).reverse()) await c().catch(() => undefined);
+});
+
+async function client(servers: string | string[]): Promise<NatsConnection> {
+  const nc = await connect({ servers });
+  cleanup.push(() => nc.close());
+  return nc;
+}
+
+const enc = (v: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(v));
+async function jsApi(nc: NatsConnection, api: string, body: unknown = {}): Promise<Record<string, unknown>> {
+  const reply = await nc.request(`$JS.API.${api}`, enc(body), { timeout: 5000 });
+  return reply.json<Record<string, unknown>>();
+}
+
+/** Running and not a zombie (an orphan is reaped by PID 1 only eventually, or never in some containers). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return false;
+  }
+}
+
+describe("startNatsServer", () => {
+  it("runs a JetStream server on a random loopback port in its own folder, and stop() removes it all", async () => {
+    const s = await startNatsServer();
+    cleanup.push(() => s.stop());
+    expect(s.url).toMatch(/^nats:\/\/127\.0\.0\.1:\d+$/);
+    expect(s.port).not.toBe(4222);
+    const nc = await client(s.url);
+    expect(nc.info?.jetstream).toBe(true);
+    expect(existsSync(s.dir)).toBe(true);
+    const pid = s.pid!;
+    await nc.close();
+    await s.stop();
+    expect(s.running).toBe(false);
+    expect(existsSync(s.dir)).toBe(false);
+    expect(alive(pid)).toBe(false);
+    await s.stop(); // twice is fine
+  });
+
+  it("two servers never share a port or a folder", async () => {
+    const [a, b] = await Promise.all([startNatsServer(), startNatsServer()]);
+    cleanup.push(() => a.stop(), () => b.stop());
+    expect(a.port).not.toBe(b.port);
+    expect(a.dir).not.toBe(b.dir);
+  });
+
+  it("restart after a crash keeps the port and the JetStream store", async () => {
+    const s = await startNatsServer();
+    cleanup.push(() => s.stop());
+    let nc = await client(s.url);
+    await jsApi(nc, "STREAM.CREATE.KEEP", { name: "KEEP", subjects: ["keep.>"], storage: "file" });
+    const ack = await nc.request("keep.1", enc("x"), { timeout: 5000 });
+    expect(ack.json<{ seq: number }>().seq).toBe(1);
+    await nc.close();
+    await s.restart("SIGKILL");
+    nc = await client(s.url);
+    const info = await jsApi(nc, "STREAM.INFO.KEEP");
+    expect((info["state"] as { messages: number }).messages).toBe(1);
+  });
+
+  it("jetstream: false starts a core-only server", async () => {
+    const s = await startNatsServer({ jetstream: false });
+    cleanup.push(() => s.stop());
+    const nc = await client(s.url);
+    expect(nc.info?.jetstream ?? false).toBe(false);
+  });
+
+  it("a server that cannot start reports its own log", async () => {
+    await expect(startNatsServer({ extraConfig: "this is not { valid" })).rejects.toThrow(/exited during start-up[\s\S]*Parse error/);
+  });
+
+  it("a missing binary is a clear error that says how to install it", () => {
+    let caught: unknown;
+    try {
+      findNatsServerBinary({ NATS_SERVER_BIN: "/nonexistent/nats-server" });
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).toBeInstanceOf(NatsServerNotFoundError);
+    expect((caught as Error).message).toMatch(/NATS_SERVER_BIN=\/nonexistent\/nats-server.*apt-get install nats-server/);
+  });
+
+  it("a server left running when the process exits is killed and its folder deleted", () => {
+    const script = fileURLToPath(new URL("./fixtures/abandon.mjs", import.meta.url));
+    const run = spawnSync(process.execPath, [script], { encoding: "utf8", timeout: 30_000 });
+    expect(run.status).toBe(0);
+    const { dir, pid } = JSON.parse(run.stdout.trim()) as { dir: string; pid: number };
+    expect(pid).toBeGreaterThan(0);
+    expect(existsSync(dir)).toBe(false);
+    expect(alive(pid)).toBe(false);
+  });
+});
+
+describe("startNatsCluster", () => {
+  it("forms a 3-node JetStream cluster with routes, holds an R3 stream, and survives losing a node", async () => {
+    const cluster = await startNatsCluster();
+    cleanup.push(() => cluster.stop());
+    expect(cluster.servers).toHaveLength(3);
+    for (const node of cluster.servers) {
+      const routez = (await (await fetch(`${node.monitorUrl}/routez`)).json()) as { num_routes: number };
+      expect(routez.num_routes).toBe(2);
+    }
+    const nc = await client([...cluster.urls]);
+    // The meta leader may still be settling right after start: retry the create briefly.
+    let created: Record<string, unknown> = {};
+    for (let i = 0; i < 50; i++) {
+      created = await jsApi(nc, "STREAM.CREATE.R3", { name: "R3", subjects: ["r3.>"], num_replicas: 3 }).catch(() => ({}));
+      if (created["config"]) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect((created["config"] as { num_replicas: number }).num_replicas).toBe(3);
+    expect(((created["cluster"] as { replicas?: unknown[] }).replicas ?? []).length).toBe(2);
+    await nc.request("r3.a", enc("x"), { timeout: 5000 });
+    const victim = cluster.servers[2]!;
+    await victim.kill("SIGKILL");
+    // Still writable with 2 of 3 nodes.
+    let acked = false;
+    for (let i = 0; i < 50 && !acked; i++) {
+      acked = await nc.request("r3.b", enc("y"), { timeout: 2000 }).then((m) => "seq" in m.json<object>(), () => false);
+      if (!acked) await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(acked).toBe(true);
+    await victim.start();
+    expect(victim.running).toBe(true);
+  });
+});

@@ -1,0 +1,52 @@
+/** One benchmark line: `{"bench","ours","raw","unit","ratio"}`. */
+export interface BenchLine {
+  readonly bench: string;
+  readonly ours: number;
+  readonly raw: number;
+  readonly unit: string;
+  readonly ratio: number;
+  readonly target?: string;
+  readonly rounds?: number;
+}
+
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] ?? Number.NaN;
+}
+
+/** Throughput in messages per second of an async job that handles `n` messages. */
+export async function rate(n: number, job: () => Promise<void>): Promise<number> {
+  const t0 = performance.now();
+  await job();
+  return n / ((performance.now() - t0) / 1000);
+}
+
+/**
+ * Runs raw and ours alternately for `rounds` rounds (so drift on a shared
+ * machine hits both) and reports the medians and their ratio.
+ */
+export async function compare(
+  bench: string,
+  rounds: number,
+  raw: (round: number) => Promise<number>,
+  ours: (round: number) => Promise<number>,
+  target?: string,
+): Promise<BenchLine> {
+  const r: number[] = [];
+  const o: number[] = [];
+  for (let i = 0; i < rounds; i++) {
+    r.push(await raw(i));
+    o.push(await ours(i));
+  }
+  const rawM = median(r);
+  const oursM = median(o);
+  return {
+    bench,
+    ours: Math.round(oursM),
+    raw: Math.round(rawM),
+    unit: "msg/s",
+    ratio: Number((oursM / rawM).toFixed(2)),
+    ...(target !== undefined ? { target } : {}),
+    rounds,
+  };
+}
