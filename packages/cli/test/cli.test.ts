@@ -164,15 +164,19 @@ describe("cozebus CLI", () => {
     await sub.stop();
   });
 
-  it("demo --json: the scenario across the three domains ends with lost 0", async () => {
-    const r = await cozebus(["demo", "--json", "--events", "40"]);
-    expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
-    const summary = JSON.parse(r.stdout.trim().split("\n").at(-1)!) as Record<string, number>;
-    expect(summary["lost"]).toBe(0);
-    expect(summary["published"]).toBeGreaterThan(40 * 8);
-    expect(summary["delivered"]).toBe(summary["published"]! - 1);
-    expect(summary["dead_lettered"]).toBe(1); // the poison document
-    expect(summary["conversation_turns"]).toBe(5);
-    for (const k of ["retried", "p50_ms", "p99_ms", "seconds"]) expect(typeof summary[k]).toBe("number");
-  }, 90_000);
+  it("demo --json: the scenario across the three domains ends with lost 0, twice on the same server", async () => {
+    // The second run finds the first run's executions in the stream: its runner handles them at once,
+    // which once sent core node_started events before the monitor listened (counted lost 1 in CI).
+    for (const run of [1, 2]) {
+      const r = await cozebus(["demo", "--json", "--events", "40"]);
+      expect(r.code, `run ${run}\n${r.stdout}\n${r.stderr}`).toBe(0);
+      const summary = JSON.parse(r.stdout.trim().split("\n").at(-1)!) as Record<string, number>;
+      expect(summary["lost"]).toBe(0);
+      expect(summary["published"]).toBeGreaterThan(40 * 8);
+      expect(summary["delivered"]).toBe(summary["published"]! - 1);
+      expect(summary["dead_lettered"]).toBe(1); // the poison document
+      expect(summary["conversation_turns"]).toBe(5);
+      for (const k of ["retried", "p50_ms", "p99_ms", "seconds"]) expect(typeof summary[k]).toBe("number");
+    }
+  }, 120_000);
 });

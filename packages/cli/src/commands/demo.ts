@@ -57,8 +57,13 @@ export async function demoCommand(flags: DemoFlags): Promise<number> {
   // Two more connections play other instances: one healthy, one that will crash.
   const peer = await connectBus(busFlags);
   const doomed = await connectBus(busFlags);
+  for (const [name, b] of [["main", bus], ["peer", peer]] as const) {
+    b.on("disconnected", () => say(`${name} connection lost; core events sent meanwhile are not delivered`));
+    b.on("reconnected", () => say(`${name} connection back`));
+  }
   const t: Tally = { published: 0, delivered: 0, retried: 0, deadLettered: 0, redeliveredAfterStop: 0, turns: 0, byType: new Map(), latencies: [] };
   const sentAt = new Map<string, number>();
+  const sentType = new Map<string, string>();
   const seen = new Set<string>();
   const progress = setInterval(() => {
     if (!process.stdout.isTTY || flags.json) return;
@@ -79,8 +84,14 @@ export async function demoCommand(flags: DemoFlags): Promise<number> {
   const send = async <E extends EventDef>(client: EventClient<E>, message: PartialOf<E["codec"]>): Promise<void> => {
     const id = newEventId();
     sentAt.set(id, performance.now());
+    sentType.set(id, client.def.subject);
     t.published++;
-    await client.publish(message, { id });
+    try {
+      await client.publish(message, { id });
+    } catch (err) {
+      say(`publish of ${client.def.subject} (id ${id}) failed: ${String(err)}`);
+      throw err;
+    }
   };
 
   try {
@@ -94,6 +105,12 @@ export async function demoCommand(flags: DemoFlags): Promise<number> {
     const js = await bus.jetstream();
     const dlqBefore = await js.deadLetters.count();
 
+    // The monitor subscribes before the runner: node_started is a core event (at-most-once), and the runner
+    // may at once handle executions left in the stream by earlier runs; sent before anyone listens, it is gone.
+    await wf.subscribeAll((e) => {
+      if (e.type !== "executionStarted") received(`workflow.${e.type}`, e.ctx.id);
+    }, { group: "workflow-monitor", concurrency: 8 });
+
     // Workflow runner: each started execution runs three nodes and completes.
     await wf.executionStarted.subscribe(async (e, ctx) => {
       received("workflow.executionStarted", ctx.id);
@@ -103,9 +120,6 @@ export async function demoCommand(flags: DemoFlags): Promise<number> {
       }
       await send(wf.executionCompleted, { workflowId: e.workflowId, executeId: e.executeId, outputJson: "{}" });
     }, { group: "workflow-runner", concurrency: 8 });
-    await wf.subscribeAll((e) => {
-      if (e.type !== "executionStarted") received(`workflow.${e.type}`, e.ctx.id);
-    }, { group: "workflow-monitor", concurrency: 8 });
 
     // Agent: published, then answers conversation turns over request/reply.
     await ag.runTurn.serve((req) => ({ runId: BigInt(t.turns + 1), content: `Echo: ${req.content}` }), { group: "agent-runtime" });
@@ -164,6 +178,10 @@ export async function demoCommand(flags: DemoFlags): Promise<number> {
       p50_ms: Number(percentile(sorted, 50).toFixed(2)),
       p99_ms: Number(percentile(sorted, 99).toFixed(2)),
     };
+    if (summary.lost > 0) {
+      const missing = [...sentAt.keys()].filter((id) => !seen.has(id)).map((id) => `${sentType.get(id)} ${id}`);
+      say(`not delivered (the dead-lettered ones are among them): ${missing.join(", ")}`);
+    }
     if (!flags.json) {
       say("\nsummary");
       for (const [k, v] of Object.entries(summary)) say(`  ${k.padEnd(20)} ${v}`);
