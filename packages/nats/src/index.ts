@@ -54,7 +54,7 @@ export type { ConsumerSpec, ConsumeOptions, ConsumerStatus, ConsumerStats, Deliv
 export { DEFAULT_RETRY, backoffDelay } from "./jetstream/retry-policy.js";
 export type { RetryPolicy, RetryPolicyInput, BackoffPolicy } from "./jetstream/retry-policy.js";
 export { DEFAULT_STREAM_LIMITS, DEFAULT_DLQ_LIMITS, domainStream, deadLetterStream, streamNamePrefix } from "./jetstream/streams.js";
-export type { StreamSpec, StreamLimits, EnsureResult } from "./jetstream/streams.js";
+export type { StreamSpec, StreamLimits, EnsureResult, StreamCheck, StreamDrift } from "./jetstream/streams.js";
 export { DeadLetters, DLQ_HEADER } from "./jetstream/dead-letters.js";
 export type { DeadLetter, DeadLetterReason, DeadLetterListOptions } from "./jetstream/dead-letters.js";
 export {

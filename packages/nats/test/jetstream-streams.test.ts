@@ -55,6 +55,19 @@ describe("stream provisioning", () => {
     expect((await js.jsm.streams.info("COZE_BILLING")).config.max_msgs).toBe(1000);
   });
 
+  it("checks a stream against its spec without changing it", async () => {
+    expect(await js.checkStream(js.domainStream("audit"))).toEqual({ stream: "COZE_AUDIT", status: "missing" });
+    await expect(js.jsm.streams.info("COZE_AUDIT")).rejects.toThrow(); // checking created nothing
+    await js.ensureStream(js.domainStream("audit"));
+    expect((await js.checkStream(js.domainStream("audit"))).status).toBe("matches");
+    const check = await js.checkStream(js.domainStream("audit", { maxMsgs: 10, storage: "memory" }));
+    expect(check.status).toBe("differs");
+    if (check.status !== "differs") return;
+    expect(check.drift.updatable).toEqual(["max_msgs: -1 -> 10"]);
+    expect(check.drift.fixed).toEqual(["storage is file on the server but memory is wanted"]);
+    expect((await js.jsm.streams.info("COZE_AUDIT")).config.max_msgs).toBe(-1); // still unchanged
+  });
+
   it("refuses, with the reason, what cannot change in place (storage)", async () => {
     await js.ensureStream(js.domainStream("memo"));
     const err = await js.ensureStream(js.domainStream("memo", { storage: "memory" })).catch((e: unknown) => e);

@@ -1,5 +1,5 @@
 import type { Bus } from "../connection/bus.js";
-import type { EnsureResult, StreamLimits } from "../jetstream/streams.js";
+import type { EnsureResult, StreamLimits, StreamSpec } from "../jetstream/streams.js";
 import type { InboundMessage } from "../messaging/inbound.js";
 import type { DomainDef, MessageOf } from "./define.js";
 import {
@@ -31,6 +31,8 @@ export type DomainClient<D extends DomainDef> = {
    * events through one durable consumer of the domain's stream.
    */
   subscribeAll(handler: (e: DomainEvent<D>) => void | Promise<void>, options: Omit<EventSubscribeOptions, "filter">): Promise<EventSubscription>;
+  /** The streams this domain needs on this bus: its own (JetStream events only, when it has any) and the dead-letter stream. */
+  streams(limits?: Partial<StreamLimits>): Promise<StreamSpec[]>;
   /** Creates or reconciles the domain's stream (JetStream events only) and the dead-letter stream. */
   provision(limits?: Partial<StreamLimits>): Promise<EnsureResult[]>;
 };
@@ -42,14 +44,21 @@ export function domainClient<const D extends DomainDef>(bus: Bus, def: D): Domai
   for (const [name, c] of events) client[name] = c;
   for (const [name, o] of Object.entries(def.operations)) client[name] = new OperationClient(bus, o);
 
-  client["provision"] = async (limits?: Partial<StreamLimits>): Promise<EnsureResult[]> => {
+  const streams = async (limits?: Partial<StreamLimits>): Promise<StreamSpec[]> => {
     const js = await bus.jetstream();
     // The stream captures the JetStream events' subjects only, never request/reply subjects:
     // a stream on a request subject would answer the request with its publish ack.
     const subjects = events.filter(([, c]) => c.delivery === "jetstream").map(([, c]) => bus.pattern(c.template));
+    const specs: StreamSpec[] = [];
+    if (subjects.length > 0) specs.push({ ...js.domainStream(def.name, limits), subjects });
+    specs.push(js.deadLetterStream());
+    return specs;
+  };
+  client["streams"] = streams;
+  client["provision"] = async (limits?: Partial<StreamLimits>): Promise<EnsureResult[]> => {
+    const js = await bus.jetstream();
     const results: EnsureResult[] = [];
-    if (subjects.length > 0) results.push(await js.ensureStream({ ...js.domainStream(def.name, limits), subjects }));
-    results.push(await js.ensureStream(js.deadLetterStream()));
+    for (const spec of await streams(limits)) results.push(await js.ensureStream(spec));
     return results;
   };
 

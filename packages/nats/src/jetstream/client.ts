@@ -4,7 +4,7 @@ import { eventHeaders, type EventAttributes } from "../messaging/headers.js";
 import { DurableConsumer, type ConsumeOptions, type ConsumerSpec, type DeliveryHandler } from "./consumer.js";
 import { DeadLetters, watchAbandoned } from "./dead-letters.js";
 import { JetStreamPublisher, type PubAck, type PublisherOptions } from "./publisher.js";
-import { deadLetterStream, domainStream, ensureStream, manager, type EnsureResult, type StreamLimits, type StreamSpec } from "./streams.js";
+import { checkStream, deadLetterStream, domainStream, ensureStream, manager, type EnsureResult, type StreamCheck, type StreamLimits, type StreamSpec } from "./streams.js";
 
 export interface JetStreamPublishOptions extends EventAttributes {
   /** Optimistic concurrency: the stream refuses the event unless the subject's last sequence is this (0: no event yet). */
@@ -76,6 +76,11 @@ export class JetStream {
   /** Creates or reconciles a stream (see ensureStream). */
   ensureStream(spec: StreamSpec): Promise<EnsureResult> {
     return ensureStream(this.#host.nc, spec);
+  }
+
+  /** Compares a stream on the server with its spec without changing anything. */
+  checkStream(spec: StreamSpec): Promise<StreamCheck> {
+    return checkStream(this.#host.nc, spec);
   }
 
   /** Provisions the given domains' streams and the dead-letter stream. */

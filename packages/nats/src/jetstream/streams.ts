@@ -132,6 +132,47 @@ export async function manager(nc: NatsConnection): Promise<JetStreamManager> {
   }
 }
 
+/** How a stream on the server compares with its spec. */
+export interface StreamDrift {
+  /** Settings that differ and can be updated in place, as `field: server -> wanted`. */
+  readonly updatable: readonly string[];
+  /** Settings that differ and cannot change in place (retention, storage). */
+  readonly fixed: readonly string[];
+}
+
+/** Compares a stream's config on the server with the spec; pure, sends nothing. */
+export function compareStream(config: StreamConfig, spec: StreamSpec): StreamDrift {
+  const have = config as unknown as Record<string, unknown>;
+  const want = toStreamConfig(spec) as unknown as Record<string, unknown>;
+  const fixed = FIXED.filter((k) => have[k] !== want[k]).map((k) => `${k} is ${show(have[k])} on the server but ${show(want[k])} is wanted`);
+  const updatable: string[] = [];
+  if (!sameSubjects(config.subjects, spec.subjects)) updatable.push(`subjects: ${config.subjects.join(",")} -> ${spec.subjects.join(",")}`);
+  for (const k of UPDATABLE) {
+    if (want[k] !== undefined && have[k] !== want[k]) updatable.push(`${k}: ${show(have[k])} -> ${show(want[k])}`);
+  }
+  return { updatable, fixed };
+}
+
+/** What `checkStream` found, without changing anything. */
+export type StreamCheck =
+  | { readonly stream: string; readonly status: "missing" }
+  | { readonly stream: string; readonly status: "matches"; readonly info: StreamInfo }
+  | { readonly stream: string; readonly status: "differs"; readonly info: StreamInfo; readonly drift: StreamDrift };
+
+/** Reads the stream and compares it with the spec (for `cozebus doctor` and `streams info`). */
+export async function checkStream(nc: NatsConnection, spec: StreamSpec): Promise<StreamCheck> {
+  const jsm = await manager(nc);
+  let info: StreamInfo;
+  try {
+    info = await jsm.streams.info(spec.name);
+  } catch (err) {
+    if (apiCode(err) === 10059) return { stream: spec.name, status: "missing" };
+    throw explain(spec, err);
+  }
+  const drift = compareStream(info.config, spec);
+  return drift.updatable.length + drift.fixed.length === 0 ? { stream: spec.name, status: "matches", info } : { stream: spec.name, status: "differs", info, drift };
+}
+
 /**
  * Creates the stream when missing; when present, compares every managed
  * setting, updates what may change in place and refuses, with the list,
@@ -155,28 +196,17 @@ export async function ensureStream(nc: NatsConnection, spec: StreamSpec): Promis
     }
     return { stream: spec.name, action: "created", changed: [] };
   }
-  const have = info.config as unknown as Record<string, unknown>;
-  const want = wanted as unknown as Record<string, unknown>;
-  const fixed = FIXED.filter((k) => have[k] !== want[k]);
+  const { updatable, fixed } = compareStream(info.config, spec);
   if (fixed.length > 0) {
-    throw new StreamConfigError(
-      spec.name,
-      `${fixed.map((k) => `${k} is ${show(have[k])} on the server but ${show(want[k])} is wanted`).join("; ")}; ` +
-        "these cannot change in place: migrate to a new stream, or align the configuration with the server",
-    );
+    throw new StreamConfigError(spec.name, `${fixed.join("; ")}; these cannot change in place: migrate to a new stream, or align the configuration with the server`);
   }
-  const changed: string[] = [];
-  if (!sameSubjects(info.config.subjects, spec.subjects)) changed.push(`subjects: ${info.config.subjects.join(",")} -> ${spec.subjects.join(",")}`);
-  for (const k of UPDATABLE) {
-    if (want[k] !== undefined && have[k] !== want[k]) changed.push(`${k}: ${show(have[k])} -> ${show(want[k])}`);
-  }
-  if (changed.length === 0) return { stream: spec.name, action: "unchanged", changed };
+  if (updatable.length === 0) return { stream: spec.name, action: "unchanged", changed: [] };
   try {
     await jsm.streams.update(spec.name, { ...info.config, ...wanted });
   } catch (err) {
     throw explain(spec, err);
   }
-  return { stream: spec.name, action: "updated", changed };
+  return { stream: spec.name, action: "updated", changed: updatable };
 }
 
 function explain(spec: StreamSpec, err: unknown): Error {
