@@ -1,9 +1,7 @@
-import { agentDomain } from "@cozebus/agent";
-import { knowledgeDomain } from "@cozebus/knowledge";
-import type { Codec, DomainDef, EventDef, OperationDef } from "@cozebus/nats";
-import { workflowDomain } from "@cozebus/workflow";
+import type { Codec, EventDef, OperationDef } from "@cozebus/nats";
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
+import { DOMAINS } from "./domains.js";
 
 const require = createRequire(import.meta.url);
 
@@ -38,12 +36,6 @@ interface CatalogJson {
   readonly events: ReadonlyArray<{ readonly type: string; readonly fields: readonly CatalogField[] }>;
   readonly operations: ReadonlyArray<{ readonly name: string; readonly requestFields: readonly CatalogField[] }>;
 }
-
-const DOMAINS: ReadonlyArray<{ readonly def: DomainDef; readonly pkg: string }> = [
-  { def: workflowDomain, pkg: "@cozebus/workflow" },
-  { def: agentDomain, pkg: "@cozebus/agent" },
-  { def: knowledgeDomain, pkg: "@cozebus/knowledge" },
-];
 
 function load(): { events: EventEntry[]; operations: OperationEntry[] } {
   const events: EventEntry[] = [];

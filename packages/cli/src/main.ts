@@ -9,6 +9,7 @@
 import { parseArgs } from "node:util";
 import { CozebusError } from "@cozebus/nats";
 import { demoCommand } from "./commands/demo.js";
+import { doctorCommand } from "./commands/doctor.js";
 import { dlqCommand } from "./commands/dlq.js";
 import { eventsCommand } from "./commands/events.js";
 import { pubCommand } from "./commands/pub.js";
@@ -27,9 +28,13 @@ commands:
   sub <event|subject-pattern> [--group G] [--count N] [--json]
                                                     print events as they arrive
   request <operation> <json> [--timeout ms]         send a request, print the reply
-  streams apply|list                                provision the domains' streams and the DLQ / show them
+  streams apply | list | info [stream]              provision the domains' streams and the DLQ; show them;
+                                                    one in full (limits, cluster, consumers, match with the schemas)
   dlq list [--limit N] | show <seq> | replay <seq> | replay --all
                                                     dead letters: why, from where, how many deliveries; replay
+  doctor [--monitor http://host:8222]               check config, connection, auth, TLS, server version, JetStream,
+                                                    streams against the schemas, dead letters, monitoring; each
+                                                    finding with its fix (exit 1 when a check failed)
 
 options:
   --server <urls>   NATS server(s), overrides NATS_SERVER_URL (every NATS_* variable applies)
@@ -53,6 +58,7 @@ async function main(argv: readonly string[]): Promise<number> {
       limit: { type: "string" },
       all: { type: "boolean", default: false },
       events: { type: "string" },
+      monitor: { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -86,6 +92,9 @@ async function main(argv: readonly string[]): Promise<number> {
     }
     case "streams":
       return streamsCommand(args, flags);
+    case "doctor":
+      if (args.length > 0) throw usageError("usage: cozebus doctor [--monitor <url>] [--json]");
+      return doctorCommand({ ...flags, ...(values.monitor !== undefined ? { monitor: values.monitor } : {}) });
     case "dlq": {
       const limit = int("limit", values.limit);
       return dlqCommand(args, { ...flags, all: values.all, ...(limit !== undefined ? { limit } : {}) });

@@ -1,31 +1,15 @@
-import { spawn } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { silentLogger, startNatsServer, waitFor, type NatsServer } from "@cozebus/testing";
 import { openBus, type Bus } from "@cozebus/nats";
 import { NonRetryableError } from "@cozebus/nats";
 import { ExecutionStatus, workflow } from "@cozebus/workflow";
-
-const BIN = fileURLToPath(new URL("../dist/main.js", import.meta.url));
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+import { runCli } from "./run-cli.js";
 
 let server: NatsServer;
 let bus: Bus;
 
-/** Runs the built CLI against the test server; resolves when it exits. */
-function cozebus(args: string[], env: Record<string, string> = {}): Promise<Run> & { stderrText(): string } {
-  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, NATS_SERVER_URL: server.url, ...env }, stdio: ["ignore", "pipe", "pipe"] });
-  const run: Run = { code: null, stdout: "", stderr: "" };
-  child.stdout.on("data", (c: Buffer) => (run.stdout += c.toString()));
-  child.stderr.on("data", (c: Buffer) => (run.stderr += c.toString()));
-  const done = new Promise<Run>((resolve) => child.once("exit", (code) => resolve({ ...run, code })));
-  return Object.assign(done, { stderrText: () => run.stderr });
-}
+/** Runs the CLI against the test server. */
+const cozebus = (args: string[], env: Record<string, string> = {}): ReturnType<typeof runCli> => runCli(args, { NATS_SERVER_URL: server.url, ...env });
 
 beforeAll(async () => {
   server = await startNatsServer();
@@ -49,6 +33,25 @@ describe("cozebus CLI", () => {
     expect(lines.filter((l) => l.action === "created").map((l) => l.stream).sort()).toEqual(["COZE_AGENT", "COZE_DLQ", "COZE_KNOWLEDGE", "COZE_WORKFLOW"]);
     const again = await cozebus(["streams", "apply", "--json"]);
     expect(again.stdout.includes('"created"')).toBe(false);
+  });
+
+  it("streams info shows limits, state, consumers and the match with the schemas; an unknown stream is exit 1", async () => {
+    const sub = await workflow(bus).executionStarted.subscribe(() => undefined, { group: "info-test" });
+    try {
+      const r = await cozebus(["streams", "info", "COZE_WORKFLOW", "--json"]);
+      expect(r.code, r.stderr).toBe(0);
+      const info = JSON.parse(r.stdout) as { schema: string; limits: Record<string, unknown>; consumers: Array<{ name: string; filter: string; ack_wait: string }> };
+      expect(info.schema).toBe("matches");
+      expect(info.limits).toMatchObject({ retention: "limits", storage: "file", discard: "new", max_age: "604800s", duplicate_window: "120s", replicas: 1 });
+      expect(info.consumers).toContainEqual(expect.objectContaining({ filter: "coze.workflow.*.started", ack_wait: "30s" }));
+      const text = await cozebus(["streams", "info"]);
+      expect(text.stdout).toMatch(/COZE_DLQ .*\n  schemas +matches/);
+    } finally {
+      await sub.stop();
+    }
+    const missing = await cozebus(["streams", "info", "NOPE"]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toBe("cozebus: stream NOPE does not exist: see cozebus streams list for the streams on this server\n");
   });
 
   it("events lists every event and operation", async () => {

@@ -88,6 +88,12 @@ describe("stream provisioning", () => {
     expect((err as Error).message).toMatch(/cannot reserve 68719476736 bytes.*lower maxBytes or raise the server's max_file_store/);
   });
 
+  it("explains a memory size the server cannot reserve", async () => {
+    const err = await js.ensureStream(js.domainStream("hot", { storage: "memory", maxBytes: 64 * 1024 ** 3 })).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StreamConfigError);
+    expect((err as Error).message).toMatch(/cannot reserve 68719476736 bytes.*raise the server's max_memory_store/);
+  });
+
   it("explains overlapping subjects", async () => {
     const clash = { ...js.domainStream("workflow"), name: "OTHER_WORKFLOW" };
     const err = await js.ensureStream(clash).catch((e: unknown) => e);

@@ -213,11 +213,12 @@ function explain(spec: StreamSpec, err: unknown): Error {
   const code = apiCode(err);
   const msg = describe(err);
   if (code === 10065) return new StreamConfigError(spec.name, `its subjects ${spec.subjects.join(", ")} overlap another stream's (${msg}); each subject may belong to one stream only`, { cause: err });
-  if (/replicas > 1 not supported|insufficient (storage )?resources|no suitable peers/i.test(msg) && spec.replicas > 1) {
+  if (/replicas > 1 not supported|insufficient (storage |memory )?resources|no suitable peers/i.test(msg) && spec.replicas > 1) {
     return new StreamConfigError(spec.name, `${spec.replicas} replicas are not possible here (${msg}): lower NATS_STREAM_REPLICAS to the number of JetStream servers, or 1 for a single server`, { cause: err });
   }
-  if (/insufficient (storage )?resources/i.test(msg)) {
-    return new StreamConfigError(spec.name, `the server cannot reserve ${spec.limits.maxBytes} bytes (${msg}): lower maxBytes or raise the server's max_file_store`, { cause: err });
+  if (/insufficient (storage |memory )?resources/i.test(msg)) {
+    const serverLimit = spec.limits.storage === "memory" ? "max_memory_store" : "max_file_store";
+    return new StreamConfigError(spec.name, `the server cannot reserve ${spec.limits.maxBytes} bytes (${msg}): lower maxBytes or raise the server's ${serverLimit}`, { cause: err });
   }
   if (/jetstream not enabled/i.test(msg) || (err as { code?: unknown })?.code === "503") {
     return new JetStreamUnavailableError(`JetStream is not enabled (${msg}): start nats-server with -js, or enable JetStream for the account`, { cause: err });

@@ -1,0 +1,239 @@
+import {
+  AuthError,
+  ConfigError,
+  FEATURE_SINCE,
+  TlsError,
+  describeConfig,
+  resolveConfig,
+  versionAtLeast,
+  type Bus,
+  type ResolvedConfig,
+  type ServerFeature,
+} from "@cozebus/nats";
+import { busOptions, connectBus, type GlobalFlags } from "../connect.js";
+import { wantedStreams } from "../domains.js";
+
+export interface DoctorFlags extends GlobalFlags {
+  /** The server's monitoring endpoint, e.g. http://127.0.0.1:8222 (or NATS_MONITOR_URL). */
+  readonly monitor?: string;
+}
+
+/** One thing the doctor looked at. Every warn and fail carries the fix. */
+export interface Finding {
+  readonly check: "config" | "connect" | "tls" | "server" | "jetstream" | "stream" | "dead-letters" | "monitoring";
+  readonly status: "ok" | "warn" | "fail" | "skip";
+  readonly detail: string;
+  readonly fix?: string;
+}
+
+/** The oldest nats-server cozebus is tested against (REFERENCE.md). */
+const MIN_SERVER = "2.9.0";
+
+/** What each missing feature costs, in the user's terms. */
+const FEATURE_IMPACT: Record<ServerFeature, string> = {
+  "term-reason": "dead-lettered messages are terminated without a reason in the server's advisories",
+  "stream-metadata": "streams carry no metadata",
+  "multi-filter": "a consumer filters on one subject pattern only",
+  "tls-first": "TLS starts after the INFO line (no TLS-first handshake)",
+  "consumer-create-action": "consumer creation cannot refuse to update a differing config",
+};
+
+const FIX = {
+  connect: "check that nats-server runs and that NATS_SERVER_URL (or --server) names it: host, port, nats:// or tls://",
+  auth: "set the credentials this server expects: NATS_USERNAME + NATS_PASSWORD, NATS_TOKEN, NATS_NKEY_SEED, NATS_JWT_TOKEN + NATS_NKEY_SEED, or NATS_CREDS_FILE (one method only)",
+  tls: "make both sides agree: tls:// URLs with NATS_TLS_CA_FILE (and NATS_TLS_CERT_FILE + NATS_TLS_KEY_FILE when the server verifies clients), or nats:// URLs when the server has no TLS",
+  jetstream: "start nats-server with -js (or a jetstream {} block in nats.conf) and enable JetStream for the account; or set NATS_USE_JETSTREAM=false to send every event over core NATS (at-most-once)",
+  streams: "run cozebus streams apply",
+} as const;
+
+const isLoopback = (url: string): boolean => {
+  try {
+    return ["127.0.0.1", "localhost", "[::1]"].includes(new URL(url).hostname);
+  } catch {
+    return false;
+  }
+};
+
+const gib = (bytes: number): string => (bytes < 0 ? "unlimited" : `${(bytes / 1024 ** 3).toFixed(2)} GiB`);
+
+/**
+ * `cozebus doctor`: walks from configuration to connection, TLS, server
+ * version, JetStream and its limits, the streams the schemas want, dead
+ * letters and (when given) the monitoring endpoint. Each finding says what
+ * is wrong and how to fix it; exit 1 when anything failed.
+ */
+export async function doctorCommand(flags: DoctorFlags): Promise<number> {
+  const findings: Finding[] = [];
+  const report = (f: Finding): void => {
+    findings.push(f);
+    if (flags.json) process.stdout.write(`${JSON.stringify(f)}\n`);
+    else {
+      const label = { ok: "ok  ", warn: "WARN", fail: "FAIL", skip: "skip" }[f.status];
+      process.stdout.write(`${label}  ${f.check.padEnd(12)} ${f.detail}\n`);
+      if (f.fix !== undefined) process.stdout.write(`${" ".repeat(19)}fix: ${f.fix}\n`);
+    }
+  };
+  await diagnose(flags, report);
+  const failed = findings.filter((f) => f.status === "fail").length;
+  const warned = findings.filter((f) => f.status === "warn").length;
+  if (!flags.json) process.stdout.write(`\n${failed} failed, ${warned} warnings, ${findings.length} checks\n`);
+  return failed > 0 ? 1 : 0;
+}
+
+async function diagnose(flags: DoctorFlags, report: (f: Finding) => void): Promise<void> {
+  let config: ResolvedConfig;
+  try {
+    config = resolveConfig(busOptions(flags));
+    report({ check: "config", status: "ok", detail: describeConfig(config) });
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    report({ check: "config", status: "fail", detail: err.message, fix: "correct the variable named above; cozebus --help lists them" });
+    return;
+  }
+
+  let bus: Bus;
+  try {
+    bus = await connectBus(flags);
+  } catch (err) {
+    const message = (err as Error).message;
+    if (err instanceof AuthError) report({ check: "connect", status: "fail", detail: message, fix: FIX.auth });
+    else if (err instanceof TlsError) report({ check: "connect", status: "fail", detail: message, fix: FIX.tls });
+    else report({ check: "connect", status: "fail", detail: message, fix: FIX.connect });
+    await checkMonitoring(flags, report);
+    return;
+  }
+  try {
+    report({ check: "connect", status: "ok", detail: `connected to ${bus.server.name || bus.server.id} (${config.servers.join(", ")})` });
+    checkTls(config, report);
+    checkServer(bus, report);
+    if (await checkJetStream(bus, config, report)) await checkStreams(bus, report);
+    await checkMonitoring(flags, report);
+  } finally {
+    await bus.close().catch(() => undefined);
+  }
+}
+
+function checkTls(config: ResolvedConfig, report: (f: Finding) => void): void {
+  if (config.tls !== undefined) {
+    const mutual = config.tls.certFile !== undefined;
+    report({ check: "tls", status: "ok", detail: `TLS on${mutual ? " with a client certificate (mutual TLS)" : ""}${config.tls.caFile ? `, CA ${config.tls.caFile}` : ", system CAs"}` });
+    return;
+  }
+  const remote = config.servers.filter((s) => !isLoopback(s));
+  if (remote.length === 0) report({ check: "tls", status: "ok", detail: "plaintext, loopback only" });
+  else report({ check: "tls", status: "warn", detail: `plaintext to ${remote.join(", ")}: credentials and events cross the network unencrypted`, fix: "enable TLS on the server and use tls:// URLs with NATS_TLS_CA_FILE" });
+}
+
+function checkServer(bus: Bus, report: (f: Finding) => void): void {
+  const { version } = bus.server;
+  if (!versionAtLeast(version, MIN_SERVER)) {
+    report({ check: "server", status: "fail", detail: `nats-server ${version} is older than ${MIN_SERVER}, the oldest cozebus supports`, fix: `upgrade nats-server to ${MIN_SERVER} or later` });
+    return;
+  }
+  const lacking = (Object.keys(FEATURE_SINCE) as ServerFeature[]).filter((f) => !bus.server.supports(f));
+  if (lacking.length === 0) {
+    report({ check: "server", status: "ok", detail: `nats-server ${version}${bus.server.cluster ? `, cluster ${bus.server.cluster}` : ""}` });
+    return;
+  }
+  const newest = lacking.map((f) => FEATURE_SINCE[f]).sort((a, b) => (versionAtLeast(a, b) ? -1 : 1))[0]!;
+  report({
+    check: "server",
+    status: "warn",
+    detail: `nats-server ${version} lacks: ${lacking.map((f) => `${f} (since ${FEATURE_SINCE[f]}: without it ${FEATURE_IMPACT[f]})`).join("; ")}; cozebus works around each`,
+    fix: `upgrade nats-server to ${newest} or later to use them`,
+  });
+}
+
+/** Returns whether JetStream is usable (and the streams worth checking). */
+async function checkJetStream(bus: Bus, config: ResolvedConfig, report: (f: Finding) => void): Promise<boolean> {
+  if (config.useJetStream === false) {
+    report({ check: "jetstream", status: "skip", detail: "NATS_USE_JETSTREAM=false: every event goes over core NATS (at-most-once); no streams are needed" });
+    return false;
+  }
+  let account;
+  try {
+    const js = await bus.jetstream();
+    account = await js.jsm.getAccountInfo();
+  } catch (err) {
+    report({ check: "jetstream", status: "fail", detail: `JetStream is not available: ${(err as Error).message}`, fix: FIX.jetstream });
+    return false;
+  }
+  const l = account.limits;
+  report({
+    check: "jetstream",
+    status: "ok",
+    detail: `available: storage ${gib(account.storage)} used of ${gib(l.max_storage)}, memory ${gib(account.memory)} used of ${gib(l.max_memory)}, streams ${account.streams}${l.max_streams > 0 ? `/${l.max_streams}` : ""}, consumers ${account.consumers}${l.max_consumers > 0 ? `/${l.max_consumers}` : ""}`,
+  });
+  if (config.streamReplicas > 1 && bus.server.cluster === undefined) {
+    report({ check: "jetstream", status: "fail", detail: `NATS_STREAM_REPLICAS=${config.streamReplicas} but this server is not part of a cluster`, fix: "set NATS_STREAM_REPLICAS=1, or connect to a JetStream cluster with at least that many servers" });
+  }
+  const needed = (await wantedStreams(bus)).reduce((sum, s) => sum + s.limits.maxBytes * s.replicas, 0);
+  if (l.max_storage > 0 && needed > l.max_storage) {
+    report({
+      check: "jetstream",
+      status: "warn",
+      detail: `the streams may grow to ${gib(needed)} but the account may store ${gib(l.max_storage)}: publishes will be refused once it is full`,
+      fix: "raise the account's JetStream storage limit, or give the streams smaller maxBytes",
+    });
+  }
+  return true;
+}
+
+async function checkStreams(bus: Bus, report: (f: Finding) => void): Promise<void> {
+  const js = await bus.jetstream();
+  for (const spec of await wantedStreams(bus)) {
+    const c = await js.checkStream(spec);
+    if (c.status === "missing") report({ check: "stream", status: "warn", detail: `${spec.name} does not exist: JetStream events on ${spec.subjects.join(", ")} are refused`, fix: FIX.streams });
+    else if (c.status === "matches") report({ check: "stream", status: "ok", detail: `${spec.name} matches the schemas (${c.info.state.messages} messages)` });
+    else if (c.drift.fixed.length > 0) {
+      report({ check: "stream", status: "fail", detail: `${spec.name}: ${c.drift.fixed.join("; ")}`, fix: "these cannot change in place: migrate the events to a new stream, or configure cozebus like the server" });
+    } else report({ check: "stream", status: "warn", detail: `${spec.name} differs from the schemas: ${c.drift.updatable.join("; ")}`, fix: `${FIX.streams} (updates these in place)` });
+  }
+  const dlq = js.deadLetterStream();
+  const check = await js.checkStream(dlq);
+  if (check.status !== "missing" && check.info.state.messages > 0) {
+    report({ check: "dead-letters", status: "warn", detail: `${check.info.state.messages} events in ${dlq.name}`, fix: "cozebus dlq list shows why; fix the handler, then cozebus dlq replay <seq> or --all" });
+  }
+}
+
+/** GETs JSON from the monitoring endpoint, bounded in time. */
+async function getJson(url: string): Promise<Record<string, unknown>> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(3000) });
+  if (!res.ok) throw new Error(`HTTP ${res.status}`);
+  return (await res.json()) as Record<string, unknown>;
+}
+
+async function checkMonitoring(flags: DoctorFlags, report: (f: Finding) => void): Promise<void> {
+  const base = flags.monitor ?? process.env["NATS_MONITOR_URL"];
+  if (base === undefined || base === "") {
+    report({ check: "monitoring", status: "skip", detail: "no --monitor (or NATS_MONITOR_URL) given, e.g. http://127.0.0.1:8222" });
+    return;
+  }
+  const root = base.replace(/\/+$/, "");
+  let varz: Record<string, unknown>;
+  try {
+    varz = await getJson(`${root}/varz`);
+  } catch (err) {
+    report({ check: "monitoring", status: "fail", detail: `${root}/varz: ${(err as Error).message}`, fix: "start nats-server with -m <port> (or http_port in nats.conf) and pass that URL" });
+    return;
+  }
+  const num = (o: Record<string, unknown> | undefined, k: string): number => (typeof o?.[k] === "number" ? (o[k]) : 0);
+  report({ check: "monitoring", status: "ok", detail: `${root}: nats-server ${String(varz["version"])}, ${num(varz, "connections")} connections, ${(num(varz, "mem") / 1024 ** 2).toFixed(0)} MiB memory` });
+  const slow = num(varz, "slow_consumers");
+  if (slow > 0) {
+    report({ check: "monitoring", status: "warn", detail: `the server has cut off ${slow} slow consumers since it started: those subscribers lost core messages`, fix: "find the subscriber that falls behind (nats-server logs name it); raise its concurrency or add queue-group members" });
+  }
+  try {
+    const jsz = await getJson(`${root}/jsz`);
+    const cfg = jsz["config"] as Record<string, unknown> | undefined;
+    const max = num(cfg, "max_storage");
+    const used = num(jsz, "storage");
+    if (max > 0 && used / max > 0.8) {
+      report({ check: "monitoring", status: "warn", detail: `JetStream storage is ${((used / max) * 100).toFixed(0)}% full (${gib(used)} of ${gib(max)})`, fix: "raise max_file_store, lower the streams' max_age or max_bytes, or consume the backlog" });
+    } else if (max > 0) {
+      report({ check: "monitoring", status: "ok", detail: `JetStream storage ${gib(used)} of ${gib(max)} on this server` });
+    }
+  } catch (err) {
+    report({ check: "monitoring", status: "warn", detail: `${root}/jsz: ${(err as Error).message}`, fix: "JetStream is likely off on this server; see the jetstream finding" });
+  }
+}
