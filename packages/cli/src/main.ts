@@ -8,6 +8,7 @@
  */
 import { parseArgs } from "node:util";
 import { CozebusError } from "@cozebus/nats";
+import { benchCommand } from "./commands/bench.js";
 import { demoCommand } from "./commands/demo.js";
 import { doctorCommand } from "./commands/doctor.js";
 import { dlqCommand } from "./commands/dlq.js";
@@ -32,6 +33,8 @@ commands:
                                                     one in full (limits, cluster, consumers, match with the schemas)
   dlq list [--limit N] | show <seq> | replay <seq> | replay --all
                                                     dead letters: why, from where, how many deliveries; replay
+  bench [--messages N] [--rounds R] [--json]        cozebus against raw nats.js on the same server: a table of
+                                                    msg/s and ratios (creates and deletes COZEBUS_BENCH_* streams)
   doctor [--monitor http://host:8222]               check config, connection, auth, TLS, server version, JetStream,
                                                     streams against the schemas, dead letters, monitoring; each
                                                     finding with its fix (exit 1 when a check failed)
@@ -59,6 +62,8 @@ async function main(argv: readonly string[]): Promise<number> {
       all: { type: "boolean", default: false },
       events: { type: "string" },
       monitor: { type: "string" },
+      messages: { type: "string" },
+      rounds: { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -92,6 +97,12 @@ async function main(argv: readonly string[]): Promise<number> {
     }
     case "streams":
       return streamsCommand(args, flags);
+    case "bench": {
+      if (args.length > 0) throw usageError("usage: cozebus bench [--messages N] [--rounds R] [--json]");
+      const messages = int("messages", values.messages);
+      const rounds = int("rounds", values.rounds);
+      return benchCommand({ ...flags, ...(messages !== undefined ? { messages } : {}), ...(rounds !== undefined ? { rounds } : {}) });
+    }
     case "doctor":
       if (args.length > 0) throw usageError("usage: cozebus doctor [--monitor <url>] [--json]");
       return doctorCommand({ ...flags, ...(values.monitor !== undefined ? { monitor: values.monitor } : {}) });

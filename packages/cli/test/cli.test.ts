@@ -167,6 +167,32 @@ describe("cozebus CLI", () => {
     await sub.stop();
   });
 
+  it("bench --json: four benchmarks with both sides measured on the configured server, streams cleaned up", async () => {
+    // Only the shape is checked: ratios are printed for people, never asserted (shared, noisy machines).
+    const r = await cozebus(["bench", "--json", "--messages", "300", "--rounds", "1"]);
+    expect(r.code, r.stderr).toBe(0);
+    const lines = r.stdout.trim().split("\n").map((l) => JSON.parse(l) as { bench: string; ours: number; raw: number; ratio: number; unit: string });
+    expect(lines.map((l) => l.bench)).toEqual([
+      "core publish -> subscribe 128B, CloudEvents headers",
+      "jetstream publish 128B, acks awaited, 256 in flight",
+      "jetstream publish 128B, all fired at once (publisher window 256)",
+      "jetstream consume + ack, no-op handler",
+    ]);
+    for (const l of lines) {
+      expect(l.unit).toBe("msg/s");
+      expect(l.ours).toBeGreaterThan(0);
+      expect(l.raw).toBeGreaterThan(0);
+      expect(l.ratio).toBeCloseTo(l.ours / l.raw, 1);
+    }
+    const js = await bus.jetstream();
+    const left: string[] = [];
+    for await (const s of js.jsm.streams.list()) if (s.config.name.startsWith("COZEBUS_BENCH")) left.push(s.config.name);
+    expect(left).toEqual([]);
+    const bad = await cozebus(["bench", "--rounds", "0"]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toBe('cozebus: --rounds needs a positive integer, got "0"\n');
+  }, 60_000);
+
   it("demo --json: the scenario across the three domains ends with lost 0, twice on the same server", async () => {
     // The second run finds the first run's executions in the stream: its runner handles them at once,
     // which once sent core node_started events before the monitor listened (counted lost 1 in CI).

@@ -13,6 +13,8 @@ export type { DrainOnSignalsOptions } from "./shutdown.js";
 
 export type { BusOptions, AuthOptions, TlsFileOptions, ReconnectOptions, Logger } from "./config/options.js";
 export { resolveConfig, describeConfig } from "./config/resolve.js";
+/** The nats.js options cozebus connects with for a config: a raw nats.js connection with the same servers, auth and TLS. */
+export { clientOptions as natsConnectionOptions } from "./connection/client-options.js";
 export type { ResolvedConfig } from "./config/resolve.js";
 export { ENV } from "./config/env.js";
 export type { EnvName } from "./config/env.js";

@@ -1,3 +1,12 @@
+import type { BusOptions } from "@cozebus/nats";
+import type { ConnectionOptions } from "@nats-io/transport-node";
+
+/** Where both sides connect: the same servers, auth and TLS, as cozebus options and as raw nats.js options. */
+export interface BenchTarget {
+  readonly ours: BusOptions;
+  readonly raw: ConnectionOptions;
+}
+
 /** One benchmark line: `{"bench","ours","raw","unit","ratio"}`. */
 export interface BenchLine {
   readonly bench: string;
@@ -49,4 +58,9 @@ export async function compare(
     ...(target !== undefined ? { target } : {}),
     rounds,
   };
+}
+
+/** A benchmark that lost or doubled messages measured nothing: it fails loudly instead of printing a number. */
+export function lossCheck(what: string, got: number, n: number): void {
+  if (got !== n) throw new Error(`${what}: ${got} messages arrived or were stored, ${n} were sent: loss or duplication`);
 }

@@ -1,7 +1,7 @@
 import { AckPolicy, jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { openBus, type Bus } from "@cozebus/nats";
-import { compare, rate, type BenchLine } from "./measure.js";
+import { compare, lossCheck, rate, type BenchLine, type BenchTarget } from "./measure.js";
 
 const PAYLOAD = new Uint8Array(128).fill(42);
 
@@ -28,55 +28,51 @@ async function callers(width: number, n: number, publishOne: () => Promise<unkno
 
 /** Raw nats.js: a sliding window of 256 outstanding js.publish calls, then the loss check. */
 async function rawPublishRound(jsm: JetStreamManager, publish: (subject: string) => Promise<unknown>, stream: string, n: number): Promise<number> {
-  const subject = `bench.${stream.toLowerCase()}`;
+  const subject = `cozebus_bench.${stream.toLowerCase()}`;
   await freshStream(jsm, stream, subject);
   const r = await rate(n, () => callers(256, n, () => publish(subject)));
   lossCheck("raw publish", await count(jsm, stream), n);
   return r;
 }
 
-function lossCheck(what: string, stored: number, n: number): void {
-  if (stored !== n) throw new Error(`${what}: the stream holds ${stored} messages, ${n} were published: loss or duplication`);
-}
-
 /** JetStream publish, 128-byte payloads, every ack awaited, 256 in flight on both sides. */
-export async function benchPublish(url: string, n: number, rounds: number): Promise<BenchLine> {
-  const nc: NatsConnection = await connect({ servers: url });
+export async function benchPublish(t: BenchTarget, n: number, rounds: number): Promise<BenchLine> {
+  const nc: NatsConnection = await connect(t.raw);
   const jsm = await jetstreamManager(nc);
   const js = jetstream(nc);
-  const bus: Bus = await openBus({ servers: url, env: {} });
+  const bus: Bus = await openBus(t.ours);
   const cjs = await bus.jetstream({ maxInFlight: 256 });
   try {
     return await compare(
       "jetstream publish 128B, acks awaited, 256 in flight",
       rounds,
-      () => rawPublishRound(jsm, (subject) => js.publish(subject, PAYLOAD), "BENCH_RAW_PUB", n),
+      () => rawPublishRound(jsm, (subject) => js.publish(subject, PAYLOAD), "COZEBUS_BENCH_RAW_PUB", n),
       async () => {
-        await freshStream(jsm, "BENCH_OURS_PUB", "bench.ours.pub");
+        await freshStream(jsm, "COZEBUS_BENCH_OURS_PUB", "cozebus_bench.ours.pub");
         // The same 256 concurrent callers as raw; the publisher's window is 256 too.
-        const r = await rate(n, () => callers(256, n, () => cjs.publish("bench.ours.pub", PAYLOAD, { type: "bench.Event" })));
-        lossCheck("cozebus publish", await count(jsm, "BENCH_OURS_PUB"), n);
+        const r = await rate(n, () => callers(256, n, () => cjs.publish("cozebus_bench.ours.pub", PAYLOAD, { type: "bench.Event" })));
+        lossCheck("cozebus publish", await count(jsm, "COZEBUS_BENCH_OURS_PUB"), n);
         return r;
       },
       ">= 2x",
     );
   } finally {
-    await jsm.streams.delete("BENCH_RAW_PUB").catch(() => undefined);
-    await jsm.streams.delete("BENCH_OURS_PUB").catch(() => undefined);
+    await jsm.streams.delete("COZEBUS_BENCH_RAW_PUB").catch(() => undefined);
+    await jsm.streams.delete("COZEBUS_BENCH_OURS_PUB").catch(() => undefined);
     await bus.close();
     await nc.close();
   }
 }
 
 /** JetStream consume + ack with a no-op handler: raw consume() + ack() versus a cozebus durable consumer. */
-export async function benchConsume(url: string, n: number, rounds: number): Promise<BenchLine> {
-  const nc = await connect({ servers: url });
+export async function benchConsume(t: BenchTarget, n: number, rounds: number): Promise<BenchLine> {
+  const nc = await connect(t.raw);
   const jsm = await jetstreamManager(nc);
   const js = jetstream(nc);
-  await freshStream(jsm, "BENCH_CONSUME", "bench.consume");
-  const bus = await openBus({ servers: url, env: {} });
+  await freshStream(jsm, "COZEBUS_BENCH_CONSUME", "cozebus_bench.consume");
+  const bus = await openBus(t.ours);
   const cjs = await bus.jetstream();
-  const fill = await Promise.all(Array.from({ length: n }, () => cjs.publish("bench.consume", PAYLOAD, { type: "bench.Event" })));
+  const fill = await Promise.all(Array.from({ length: n }, () => cjs.publish("cozebus_bench.consume", PAYLOAD, { type: "bench.Event" })));
   lossCheck("prefill", fill.length, n);
   try {
     return await compare(
@@ -84,8 +80,8 @@ export async function benchConsume(url: string, n: number, rounds: number): Prom
       rounds,
       async (round) => {
         const name = `raw_${round}`;
-        await jsm.consumers.add("BENCH_CONSUME", { durable_name: name, ack_policy: AckPolicy.Explicit });
-        const consumer = await js.consumers.get("BENCH_CONSUME", name);
+        await jsm.consumers.add("COZEBUS_BENCH_CONSUME", { durable_name: name, ack_policy: AckPolicy.Explicit });
+        const consumer = await js.consumers.get("COZEBUS_BENCH_CONSUME", name);
         const r = await rate(n, async () => {
           const messages = await consumer.consume();
           let got = 0;
@@ -102,7 +98,7 @@ export async function benchConsume(url: string, n: number, rounds: number): Prom
         const finished = new Promise<void>((r) => (done = r));
         let stop: (() => Promise<void>) | undefined;
         const r = await rate(n, async () => {
-          const c = await cjs.consume({ stream: "BENCH_CONSUME", group: `ours_${round}` }, () => {
+          const c = await cjs.consume({ stream: "COZEBUS_BENCH_CONSUME", group: `ours_${round}` }, () => {
             if (++got === n) done();
           });
           stop = () => c.stop();
@@ -116,7 +112,7 @@ export async function benchConsume(url: string, n: number, rounds: number): Prom
       ">= 0.85x",
     );
   } finally {
-    await jsm.streams.delete("BENCH_CONSUME").catch(() => undefined);
+    await jsm.streams.delete("COZEBUS_BENCH_CONSUME").catch(() => undefined);
     await bus.close();
     await nc.close();
   }
@@ -127,31 +123,31 @@ export async function benchConsume(url: string, n: number, rounds: number): Prom
  * and lets the publisher's window (256) apply backpressure. Raw nats.js has
  * no window, so its side keeps 256 callers as above.
  */
-export async function benchPublishBurst(url: string, n: number, rounds: number): Promise<BenchLine> {
-  const nc: NatsConnection = await connect({ servers: url });
+export async function benchPublishBurst(t: BenchTarget, n: number, rounds: number): Promise<BenchLine> {
+  const nc: NatsConnection = await connect(t.raw);
   const jsm = await jetstreamManager(nc);
   const js = jetstream(nc);
-  const bus: Bus = await openBus({ servers: url, env: {} });
+  const bus: Bus = await openBus(t.ours);
   const cjs = await bus.jetstream({ maxInFlight: 256 });
   try {
     return await compare(
       "jetstream publish 128B, all fired at once (publisher window 256)",
       rounds,
-      () => rawPublishRound(jsm, (subject) => js.publish(subject, PAYLOAD), "BENCH_RAW_BURST", n),
+      () => rawPublishRound(jsm, (subject) => js.publish(subject, PAYLOAD), "COZEBUS_BENCH_RAW_BURST", n),
       async () => {
-        await freshStream(jsm, "BENCH_OURS_BURST", "bench.ours.burst");
+        await freshStream(jsm, "COZEBUS_BENCH_OURS_BURST", "cozebus_bench.ours.burst");
         const r = await rate(n, async () => {
           const pending: Array<Promise<unknown>> = [];
-          for (let i = 0; i < n; i++) pending.push(cjs.publish("bench.ours.burst", PAYLOAD, { type: "bench.Event" }));
+          for (let i = 0; i < n; i++) pending.push(cjs.publish("cozebus_bench.ours.burst", PAYLOAD, { type: "bench.Event" }));
           await Promise.all(pending);
         });
-        lossCheck("cozebus publish", await count(jsm, "BENCH_OURS_BURST"), n);
+        lossCheck("cozebus publish", await count(jsm, "COZEBUS_BENCH_OURS_BURST"), n);
         return r;
       },
     );
   } finally {
-    await jsm.streams.delete("BENCH_RAW_BURST").catch(() => undefined);
-    await jsm.streams.delete("BENCH_OURS_BURST").catch(() => undefined);
+    await jsm.streams.delete("COZEBUS_BENCH_RAW_BURST").catch(() => undefined);
+    await jsm.streams.delete("COZEBUS_BENCH_OURS_BURST").catch(() => undefined);
     await bus.close();
     await nc.close();
   }

@@ -1,0 +1,55 @@
+import { natsConnectionOptions, resolveConfig } from "@cozebus/nats";
+import { startNatsServer, type NatsServer } from "@cozebus/testing";
+import { benchCore } from "../bench/core.js";
+import { benchConsume, benchPublish, benchPublishBurst } from "../bench/jetstream.js";
+import type { BenchLine, BenchTarget } from "../bench/measure.js";
+import { busOptions, type GlobalFlags } from "../connect.js";
+
+export interface BenchFlags extends GlobalFlags {
+  /** Messages per round (default 20,000). */
+  readonly messages?: number;
+  /** Rounds per benchmark; raw and cozebus alternate and the medians are compared (default 5). */
+  readonly rounds?: number;
+}
+
+const SUITE: ReadonlyArray<(t: BenchTarget, n: number, rounds: number) => Promise<BenchLine>> = [benchCore, benchPublish, benchPublishBurst, benchConsume];
+
+function table(lines: readonly BenchLine[]): string {
+  const rows = [["benchmark", "cozebus", "raw nats.js", "ratio", "target"], ...lines.map((l) => [l.bench, `${l.ours} ${l.unit}`, `${l.raw} ${l.unit}`, `${l.ratio.toFixed(2)}x`, l.target ?? "(info)"])];
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ")).join("\n");
+}
+
+/**
+ * `cozebus bench`: cozebus against raw nats.js in this process, on the same
+ * server with the same auth and TLS, rounds alternating so a noisy machine
+ * hits both sides alike. Uses the configured server, or a throwaway local one
+ * when none is configured. Creates COZEBUS_BENCH_* streams and deletes them.
+ * Ratios are printed, never asserted: machines are shared and noisy.
+ */
+export async function benchCommand(flags: BenchFlags): Promise<number> {
+  const n = flags.messages ?? 20_000;
+  const rounds = flags.rounds ?? 5;
+  const say = (m: string): void => void (flags.json ? process.stderr : process.stdout).write(`${m}\n`);
+  let server: NatsServer | undefined;
+  const configured = flags.server ?? process.env["NATS_SERVER_URL"] ?? process.env["MQ_NAME_SERVER"];
+  if (configured === undefined || configured === "") {
+    server = await startNatsServer();
+    say(`no NATS_SERVER_URL: benchmarking a local nats-server at ${server.url}`);
+  }
+  try {
+    const ours = { ...busOptions(server ? { ...flags, server: server.url } : flags), reconnect: { maxAttempts: 10 } };
+    const target: BenchTarget = { ours, raw: natsConnectionOptions(resolveConfig(ours)) };
+    say(`${n} messages x ${rounds} rounds per benchmark, medians; ratio = cozebus / raw (higher is better for cozebus)`);
+    const lines: BenchLine[] = [];
+    for (const bench of SUITE) {
+      const line = await bench(target, n, rounds);
+      lines.push(line);
+      if (flags.json) process.stdout.write(`${JSON.stringify(line)}\n`);
+    }
+    if (!flags.json) say(`\n${table(lines)}`);
+    return 0;
+  } finally {
+    await server?.stop();
+  }
+}
