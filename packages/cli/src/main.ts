@@ -18,6 +18,7 @@ import { requestCommand } from "./commands/request.js";
 import { streamsCommand } from "./commands/streams.js";
 import { subCommand } from "./commands/sub.js";
 import { CliError, usageError } from "./errors.js";
+import { SchemaSet } from "./schemas.js";
 
 const HELP = `usage: cozebus <command> [options]
 
@@ -42,6 +43,8 @@ commands:
 options:
   --server <urls>   NATS server(s), overrides NATS_SERVER_URL (every NATS_* variable applies)
   --json            machine-readable output, one JSON object per line
+  --schemas <file>  sub, dlq show: decode (and find events) with this descriptor set, which may be newer
+                    than this build; npm run codegen writes schemas/cozebus.binpb
   -h, --help        this help
 
 exit codes: 0 ok, 1 failed (unreachable, auth, timeout, no responders), 2 bad input (nothing sent)
@@ -64,6 +67,7 @@ async function main(argv: readonly string[]): Promise<number> {
       monitor: { type: "string" },
       messages: { type: "string" },
       rounds: { type: "string" },
+      schemas: { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -78,6 +82,7 @@ async function main(argv: readonly string[]): Promise<number> {
     return Number(v);
   };
   const flags = { json: values.json, ...(values.server !== undefined ? { server: values.server } : {}) };
+  const schemas = values.schemas !== undefined ? { schemas: SchemaSet.load(values.schemas) } : {};
   switch (command) {
     case "events":
       return eventsCommand(flags);
@@ -89,7 +94,7 @@ async function main(argv: readonly string[]): Promise<number> {
       return pubCommand(args, flags);
     case "sub": {
       const count = int("count", values.count);
-      return subCommand(args, { ...flags, ...(values.group !== undefined ? { group: values.group } : {}), ...(count !== undefined ? { count } : {}) });
+      return subCommand(args, { ...flags, ...schemas, ...(values.group !== undefined ? { group: values.group } : {}), ...(count !== undefined ? { count } : {}) });
     }
     case "request": {
       const timeout = int("timeout", values.timeout);
@@ -108,7 +113,7 @@ async function main(argv: readonly string[]): Promise<number> {
       return doctorCommand({ ...flags, ...(values.monitor !== undefined ? { monitor: values.monitor } : {}) });
     case "dlq": {
       const limit = int("limit", values.limit);
-      return dlqCommand(args, { ...flags, all: values.all, ...(limit !== undefined ? { limit } : {}) });
+      return dlqCommand(args, { ...flags, ...schemas, all: values.all, ...(limit !== undefined ? { limit } : {}) });
     }
     default:
       throw usageError(`unknown command "${command}"; see cozebus --help`);

@@ -114,6 +114,18 @@ export function lintSchemas(root: string, config: CodegenConfig): void {
   }
 }
 
+/** The descriptor set codegen writes beside the schemas, for tools that read events by reflection (`cozebus --schemas`). */
+export const DESCRIPTOR_SET = "cozebus.binpb";
+
+/** `buf build` of the whole module (imports included, no source info, so the bytes change only when the schemas do). */
+export function buildDescriptorSet(root: string, config: CodegenConfig, outFile: string): void {
+  try {
+    execFileSync(bufBinary(), ["build", "--exclude-source-info", "-o", outFile], { cwd: resolve(root, config.schemas), stdio: ["ignore", "pipe", "pipe"] });
+  } catch (err) {
+    throw new Error(`buf build failed in ${config.schemas}/: ${(err as { stderr?: Buffer }).stderr?.toString().trim() ?? String(err)}`);
+  }
+}
+
 /** Regenerates every domain into its package's src/gen. */
 export function generateAll(root: string): string[] {
   const config = readConfig(root);
@@ -133,6 +145,9 @@ export function generateAll(root: string): string[] {
       rmSync(tmp, { recursive: true, force: true });
     }
   }
+  const set = resolve(root, config.schemas, DESCRIPTOR_SET);
+  buildDescriptorSet(root, config, set);
+  done.push(`descriptor set -> ${relative(root, set)}`);
   return done;
 }
 
@@ -150,6 +165,15 @@ export function checkAll(root: string): string[] {
     } finally {
       rmSync(tmp, { recursive: true, force: true });
     }
+  }
+  const committed = resolve(root, config.schemas, DESCRIPTOR_SET);
+  const tmp = mkdtempSync(join(tmpdir(), "cozebus-codegen-check-set-"));
+  try {
+    buildDescriptorSet(root, config, join(tmp, DESCRIPTOR_SET));
+    if (!existsSync(committed)) problems.push(`${relative(root, committed)}: generated but not committed`);
+    else if (!readFileSync(committed).equals(readFileSync(join(tmp, DESCRIPTOR_SET)))) problems.push(`${relative(root, committed)}: differs`);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
   }
   return problems;
 }

@@ -36,6 +36,21 @@ describe("codegen new-event", () => {
     expect(checkAll(root)).toEqual([]);
   });
 
+  it("writes the descriptor set beside the schemas, and --check catches it stale or missing", () => {
+    const root = copyOfRepo();
+    const set = join(root, "schemas/cozebus.binpb");
+    const before = readFileSync(set);
+    newEvent(root, "workflow", "WorkflowExecutionPaused");
+    const after = readFileSync(set);
+    expect(after.equals(before)).toBe(false);
+    expect(after.includes(Buffer.from("WorkflowExecutionPaused"))).toBe(true);
+    expect(checkAll(root)).toEqual([]);
+    writeFileSync(set, before);
+    expect(checkAll(root)).toEqual(["schemas/cozebus.binpb: differs"]);
+    rmSync(set);
+    expect(checkAll(root)).toEqual(["schemas/cozebus.binpb: generated but not committed"]);
+  });
+
   it("uses the domain's id type (int64 for agents) and core delivery on request", () => {
     const root = copyOfRepo();
     const r = newEvent(root, "agent", "AgentArchived", "core");

@@ -1,13 +1,12 @@
 import type { DeadLetter } from "@cozebus/nats";
-import { eventByType } from "../catalog.js";
 import { connectBus, type GlobalFlags } from "../connect.js";
 import { usageError } from "../errors.js";
+import { decodeEventJson, type SchemaSet } from "../schemas.js";
 
-function decoded(d: DeadLetter): unknown {
-  const entry = d.eventType !== undefined ? eventByType(d.eventType) : undefined;
-  if (entry === undefined) return undefined;
+function decoded(d: DeadLetter, schemas: SchemaSet | undefined): unknown {
+  if (d.eventType === undefined) return undefined;
   try {
-    return entry.def.codec.toJSON(entry.def.codec.decode(d.data));
+    return decodeEventJson(d.eventType, d.data, schemas);
   } catch {
     return undefined; // undecodable is often why it is here; the bytes stay available
   }
@@ -29,7 +28,7 @@ function summary(d: DeadLetter): Record<string, unknown> {
 }
 
 /** `cozebus dlq list|show <seq>|replay <seq>|replay --all`: dead letters with their reason, origin and delivery count. */
-export async function dlqCommand(args: readonly string[], flags: GlobalFlags & { readonly all?: boolean; readonly limit?: number }): Promise<number> {
+export async function dlqCommand(args: readonly string[], flags: GlobalFlags & { readonly all?: boolean; readonly limit?: number; readonly schemas?: SchemaSet }): Promise<number> {
   const [sub, seqText] = args;
   const seq = seqText !== undefined ? Number(seqText) : undefined;
   if (seq !== undefined && (!Number.isInteger(seq) || seq < 1)) throw usageError(`dead letter sequence must be a positive integer, got ${JSON.stringify(seqText)}`);
@@ -51,7 +50,7 @@ export async function dlqCommand(args: readonly string[], flags: GlobalFlags & {
     if (sub === "show") {
       const d = await dlq.get(seq!);
       if (d === undefined) throw usageError(`no dead letter #${seq} in ${dlq.stream}`);
-      const record = { ...summary(d), data: decoded(d) ?? null, bytes: Buffer.from(d.data).toString("base64"), headers: Object.fromEntries(d.headers.entries()) };
+      const record = { ...summary(d), data: decoded(d, flags.schemas) ?? null, bytes: Buffer.from(d.data).toString("base64"), headers: Object.fromEntries(d.headers.entries()) };
       process.stdout.write(`${JSON.stringify(record, null, flags.json ? undefined : 2)}\n`);
       return 0;
     }

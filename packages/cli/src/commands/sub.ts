@@ -1,23 +1,26 @@
-import { checkSubscribePattern, EventClient, type InboundMessage } from "@cozebus/nats";
-import { eventByType, findEvent } from "../catalog.js";
+import { checkSubscribePattern, EventClient, SubjectTemplate, type InboundMessage } from "@cozebus/nats";
+import { findEvent } from "../catalog.js";
 import { connectBus, type GlobalFlags } from "../connect.js";
 import { usageError } from "../errors.js";
+import { decodeEventJson, type SchemaSet } from "../schemas.js";
 
 export interface SubFlags {
   readonly group?: string;
   readonly count?: number;
+  /** A descriptor set that may know events newer than this build (--schemas). */
+  readonly schemas?: SchemaSet;
 }
 
 /** One received message as a line: decoded when its ce-type is a known event, reported as undecodable otherwise. */
-function render(m: InboundMessage, json: boolean): string {
+function render(m: InboundMessage, json: boolean, schemas: SchemaSet | undefined): string {
   const type = m.event?.type;
-  const entry = type !== undefined ? eventByType(type) : undefined;
   let data: unknown;
   let error: string | undefined;
-  if (entry === undefined) error = type === undefined ? "no ce-type header: not a cozebus event" : `unknown event type ${type}`;
+  if (type === undefined) error = "no ce-type header: not a cozebus event";
   else {
     try {
-      data = entry.def.codec.toJSON(entry.def.codec.decode(m.data));
+      data = decodeEventJson(type, m.data, schemas);
+      if (data === undefined) error = `unknown event type ${type}${schemas ? "" : " (a newer schema? pass its descriptor set with --schemas)"}`;
     } catch (err) {
       error = `undecodable ${type}: ${(err as Error).message}`;
     }
@@ -36,9 +39,15 @@ function render(m: InboundMessage, json: boolean): string {
 export async function subCommand(args: readonly string[], flags: GlobalFlags & SubFlags): Promise<number> {
   const [ref] = args;
   if (ref === undefined) throw usageError("usage: cozebus sub <event|subject-pattern> [--group G] [--count N] [--json]");
+  const described = flags.schemas?.findEvent(ref);
   const entry = findEvent(ref);
   const bus = await connectBus(flags);
-  const pattern = entry !== undefined ? new EventClient(bus, entry.domain, entry.def).template.pattern({}, bus.prefix) : checkSubscribePattern(ref);
+  const pattern =
+    described !== undefined
+      ? SubjectTemplate.parse(described.subject).pattern({}, bus.prefix)
+      : entry !== undefined
+        ? new EventClient(bus, entry.domain, entry.def).template.pattern({}, bus.prefix)
+        : checkSubscribePattern(ref);
   let seen = 0;
   let done!: () => void;
   const finished = new Promise<void>((r) => (done = r));
@@ -47,7 +56,7 @@ export async function subCommand(args: readonly string[], flags: GlobalFlags & S
     (m) => {
       if (flags.count !== undefined && seen >= flags.count) return;
       seen++;
-      process.stdout.write(`${render(m, flags.json)}\n`);
+      process.stdout.write(`${render(m, flags.json, flags.schemas)}\n`);
       if (flags.count !== undefined && seen >= flags.count) done();
     },
     { ...(flags.group !== undefined ? { queue: flags.group } : {}) },
