@@ -67,6 +67,8 @@ export interface RenderSpec {
   readonly auth?: ServerAuth;
   readonly cluster?: { readonly name: string; readonly port: number; readonly routes: readonly number[] };
   readonly extraConfig?: string;
+  /** The text of a user's own nats.conf to start from (see `rebaseConfig`). */
+  readonly baseConfig?: string;
 }
 
 const q = (s: string): string => JSON.stringify(s);
@@ -111,13 +113,43 @@ function renderAuth(auth: ServerAuth): string {
   ].join("\n");
 }
 
+const JETSTREAM_BLOCK = /(^|\n)\s*jetstream\s*[:=]?\s*\{/;
+const STORE_DIR = /\bstore_dir\s*[:=]?\s*("[^"]*"|'[^']*'|[^\s,}]+)/g;
+
+/** Top-level keys a test server must own: where it listens and what it is called. */
+const OWNED_KEYS = /^\s*(port|listen|host|net|http_port|http|https_port|https|monitor_port|server_name)\s*[:=\s]/;
+
+/**
+ * Moves a user's nats.conf onto this test server: top-level listen, monitor
+ * and name settings are commented out (renderConfig sets its own; nats-server
+ * reads keys in no fixed order, so both cannot stay), every `store_dir` points
+ * at `storeDir`, and a jetstream block without one gets it (else the server
+ * would share a default temp dir with other tests). Everything else (limits,
+ * payload size, accounts...) is kept.
+ */
+export function rebaseConfig(text: string, storeDir: string): { text: string; hasJetStream: boolean } {
+  const hasJetStream = JETSTREAM_BLOCK.test(text);
+  let depth = 0;
+  const lines = text.split("\n").map((line) => {
+    const code = line.replace(/#.*$/, "");
+    const owned = depth === 0 && OWNED_KEYS.test(code);
+    for (const ch of code) depth += ch === "{" ? 1 : ch === "}" ? -1 : 0;
+    return owned ? `# (set by @cozebus/testing) ${line}` : line;
+  });
+  let out = lines.join("\n").replace(STORE_DIR, () => `store_dir: ${q(storeDir)}`);
+  if (hasJetStream && !/\bstore_dir\b/.test(text)) out = out.replace(JETSTREAM_BLOCK, (m) => `${m} store_dir: ${q(storeDir)},`);
+  return { text: out, hasJetStream };
+}
+
 export function renderConfig(spec: RenderSpec): string {
+  const base = spec.baseConfig !== undefined ? rebaseConfig(spec.baseConfig, spec.storeDir) : undefined;
   const lines = [
+    ...(base ? ["# --- the given base configuration ---", base.text, "# --- this test server's own settings (later keys win) ---"] : []),
     `server_name: ${q(spec.serverName)}`,
     `listen: "127.0.0.1:${spec.port}"`,
     `http: "127.0.0.1:${spec.httpPort}"`,
   ];
-  if (spec.jetstream) {
+  if (spec.jetstream && !base?.hasJetStream) {
     // Explicit limits: max_file_store is a reservation ceiling (streams reserve their max_bytes), not disk actually used.
     lines.push(`jetstream { store_dir: ${q(spec.storeDir)}, max_memory_store: 256MB, max_file_store: 16GB }`);
   }

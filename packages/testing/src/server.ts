@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { findNatsServerBinary } from "./binary.js";
@@ -14,6 +14,13 @@ export interface NatsServerOptions {
   readonly auth?: ServerAuth;
   /** Raw nats-server configuration appended to the generated file. */
   readonly extraConfig?: string;
+  /**
+   * Path of your own nats.conf to start from: its limits, payload size,
+   * accounts and the rest are kept; the server still runs on random loopback
+   * ports with its own temp store (every `store_dir` is replaced). Its
+   * `jetstream` block, when present, replaces the default one.
+   */
+  readonly baseConfigFile?: string;
   /** Path to the binary; defaults to NATS_SERVER_BIN, then PATH. */
   readonly binary?: string;
   /** How long to wait for the server to report healthy (default 15 s). */
@@ -88,6 +95,7 @@ class ManagedServer implements NatsServer {
       ...(opts.auth ? { auth: opts.auth } : {}),
       ...(plan.cluster ? { cluster: plan.cluster } : {}),
       ...(opts.extraConfig ? { extraConfig: opts.extraConfig } : {}),
+      ...(opts.baseConfigFile ? { baseConfig: readBaseConfig(opts.baseConfigFile) } : {}),
     });
     writeFileSync(this.#configFile, config);
   }
@@ -291,4 +299,12 @@ async function waitClusterFormed(servers: readonly ManagedServer[], jetstream: b
     await sleep(100);
   }
   throw new Error(`the cluster did not form within ${timeoutMs} ms (${state})`);
+}
+
+function readBaseConfig(file: string): string {
+  try {
+    return readFileSync(file, "utf8");
+  } catch (err) {
+    throw new Error(`baseConfigFile ${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)})`, { cause: err });
+  }
 }

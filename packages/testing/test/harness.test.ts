@@ -1,9 +1,12 @@
 import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { NatsServerNotFoundError, findNatsServerBinary, startNatsCluster, startNatsServer } from "../src/index.js";
+import { rebaseConfig } from "../src/config.js";
 
 const cleanup: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
@@ -73,6 +76,30 @@ describe("startNatsServer", () => {
     nc = await client(s.url);
     const info = await jsApi(nc, "STREAM.INFO.KEEP");
     expect((info["state"] as { messages: number }).messages).toBe(1);
+  });
+
+  it("baseConfigFile: keeps a user's limits, moves it to loopback ports and its own store", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "cozebus-base-"));
+    cleanup.push(async () => rmSync(dir, { recursive: true, force: true }));
+    const file = join(dir, "nats.conf");
+    writeFileSync(file, 'port: 4222\nhttp_port: 8222\nmax_payload: 512KB\njetstream {\n  store_dir: "/data/jetstream"\n  max_memory_store: 64MB\n}\n');
+    const s = await startNatsServer({ baseConfigFile: file });
+    cleanup.push(() => s.stop());
+    expect(s.port).not.toBe(4222);
+    const varz = (await (await fetch(`${s.monitorUrl}/varz`)).json()) as { max_payload: number; jetstream: { config: { store_dir: string; max_memory: number } } };
+    expect(varz.max_payload).toBe(512 * 1024);
+    expect(varz.jetstream.config.max_memory).toBe(64 * 1024 * 1024);
+    expect(varz.jetstream.config.store_dir.startsWith(s.dir)).toBe(true);
+    await expect(startNatsServer({ baseConfigFile: join(dir, "missing.conf") })).rejects.toThrow(/baseConfigFile .*missing\.conf cannot be read \(ENOENT\)/);
+  });
+
+  it("rebaseConfig gives a jetstream block without store_dir this server's store", () => {
+    expect(rebaseConfig("jetstream {\n max_file_store: 1GB\n}", "/tmp/x").text).toBe('jetstream { store_dir: "/tmp/x",\n max_file_store: 1GB\n}');
+    expect(rebaseConfig("jetstream: { store_dir: /data, max_file_store: 1GB }", "/tmp/x")).toEqual({ text: 'jetstream: { store_dir: "/tmp/x", max_file_store: 1GB }', hasJetStream: true });
+    expect(rebaseConfig("port: 4222\ncluster {\n  port: 6222\n}\nmax_payload: 1MB", "/tmp/x")).toEqual({
+      text: "# (set by @cozebus/testing) port: 4222\ncluster {\n  port: 6222\n}\nmax_payload: 1MB",
+      hasJetStream: false,
+    });
   });
 
   it("jetstream: false starts a core-only server", async () => {
