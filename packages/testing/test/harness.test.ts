@@ -80,7 +80,7 @@ describe("startNatsServer", () => {
 
   it("baseConfigFile: keeps a user's limits, moves it to loopback ports and its own store", async () => {
     const dir = mkdtempSync(join(tmpdir(), "cozebus-base-"));
-    cleanup.push(async () => rmSync(dir, { recursive: true, force: true }));
+    cleanup.push(() => Promise.resolve(rmSync(dir, { recursive: true, force: true })));
     const file = join(dir, "nats.conf");
     writeFileSync(file, 'port: 4222\nhttp_port: 8222\nmax_payload: 512KB\njetstream {\n  store_dir: "/data/jetstream"\n  max_memory_store: 64MB\n}\n');
     const s = await startNatsServer({ baseConfigFile: file });
