@@ -20,35 +20,37 @@ import { subCommand } from "./commands/sub.js";
 import { CliError, usageError } from "./errors.js";
 import { SchemaSet } from "./schemas.js";
 
-const HELP = `usage: cozebus <command> [options]
+/** Each command's usage and what it does; `cozebus --help` lists them all, `cozebus <command> --help` one. */
+const COMMANDS: ReadonlyArray<{ readonly name: string; readonly usage: string; readonly about: string }> = [
+  { name: "demo", usage: "demo [--events N] [--json]", about: "the main job: workflows, an agent and a knowledge base, end to end,\nwith a summary (lost must be 0); starts a local nats-server when none is configured" },
+  { name: "events", usage: "events [--json]", about: "every event and request/reply operation: proto type, subject, delivery, package" },
+  { name: "pub", usage: "pub <event> <json>", about: "publish one event (proto3 JSON); prints the subject and, for JetStream, stream and sequence" },
+  { name: "sub", usage: "sub <event|subject-pattern> [--group G] [--count N] [--json] [--schemas F]", about: "print events as they arrive (core NATS: never takes events from durable consumers)" },
+  { name: "request", usage: "request <operation> <json> [--timeout ms]", about: "send a request, print the typed reply as JSON" },
+  { name: "streams", usage: "streams apply | list | info [stream] [--json]", about: "provision the domains' streams and the DLQ; list them; one in full\n(limits, cluster, consumers, match with the schemas)" },
+  { name: "dlq", usage: "dlq list [--limit N] | show <seq> [--schemas F] | replay <seq> | replay --all", about: "dead letters: why, from where, how many deliveries; replay to the original subject" },
+  { name: "doctor", usage: "doctor [--monitor http://host:8222] [--json]", about: "check config, connection, auth, TLS, server version, JetStream, streams against the\nschemas, dead letters and monitoring; each finding with its fix (exit 1 when a check failed)" },
+  { name: "bench", usage: "bench [--messages N] [--rounds R] [--json]", about: "cozebus against raw nats.js on the same server: msg/s and ratios\n(creates and deletes COZEBUS_BENCH_* streams)" },
+];
 
-commands:
-  demo [--events N] [--json]                        the main job: workflows, an agent and a knowledge base,
-                                                    end to end, with a summary (lost must be 0)
-  events [--json]                                   every event and request/reply operation
-  pub <event> <json>                                publish one event (proto3 JSON)
-  sub <event|subject-pattern> [--group G] [--count N] [--json]
-                                                    print events as they arrive
-  request <operation> <json> [--timeout ms]         send a request, print the reply
-  streams apply | list | info [stream]              provision the domains' streams and the DLQ; show them;
-                                                    one in full (limits, cluster, consumers, match with the schemas)
-  dlq list [--limit N] | show <seq> | replay <seq> | replay --all
-                                                    dead letters: why, from where, how many deliveries; replay
-  bench [--messages N] [--rounds R] [--json]        cozebus against raw nats.js on the same server: a table of
-                                                    msg/s and ratios (creates and deletes COZEBUS_BENCH_* streams)
-  doctor [--monitor http://host:8222]               check config, connection, auth, TLS, server version, JetStream,
-                                                    streams against the schemas, dead letters, monitoring; each
-                                                    finding with its fix (exit 1 when a check failed)
-
-options:
+const OPTIONS = `options:
   --server <urls>   NATS server(s), overrides NATS_SERVER_URL (every NATS_* variable applies)
   --json            machine-readable output, one JSON object per line
   --schemas <file>  sub, dlq show: decode (and find events) with this descriptor set, which may be newer
                     than this build; npm run codegen writes schemas/cozebus.binpb
-  -h, --help        this help
+  -h, --help        help (cozebus <command> --help for one command)
 
 exit codes: 0 ok, 1 failed (unreachable, auth, timeout, no responders), 2 bad input (nothing sent)
 `;
+
+const indent = (text: string, by: string): string => text.split("\n").map((l) => by + l).join("\n");
+
+function help(command: string | undefined): string {
+  const one = COMMANDS.find((c) => c.name === command);
+  if (one) return `usage: cozebus ${one.usage}\n\n${indent(one.about, "  ")}\n\n${OPTIONS}`;
+  const list = COMMANDS.map((c) => `  ${c.usage}\n${indent(c.about, "      ")}`).join("\n");
+  return `usage: cozebus <command> [options]\n\ncommands:\n${list}\n\n${OPTIONS}`;
+}
 
 async function main(argv: readonly string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -73,7 +75,7 @@ async function main(argv: readonly string[]): Promise<number> {
   });
   const [command, ...args] = positionals;
   if (values.help || command === undefined || command === "help") {
-    process.stdout.write(HELP);
+    process.stdout.write(help(command === "help" ? args[0] : command));
     return command === undefined && !values.help ? 2 : 0;
   }
   const int = (name: string, v: string | undefined): number | undefined => {

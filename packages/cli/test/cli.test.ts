@@ -54,6 +54,18 @@ describe("cozebus CLI", () => {
     expect(missing.stderr).toBe("cozebus: stream NOPE does not exist: see cozebus streams list for the streams on this server\n");
   });
 
+  it("every command has its own --help (exit 0); no command at all is usage, exit 2", async () => {
+    for (const name of ["demo", "events", "pub", "sub", "request", "streams", "dlq", "doctor", "bench"]) {
+      const r = await cozebus([name, "--help"]);
+      expect(r.code, name).toBe(0);
+      expect(r.stdout.startsWith(`usage: cozebus ${name}`), r.stdout).toBe(true);
+      expect(r.stdout).toContain("exit codes: 0 ok, 1 failed");
+    }
+    const bare = await cozebus([]);
+    expect(bare.code).toBe(2);
+    expect(bare.stdout).toMatch(/^usage: cozebus <command> \[options\]\n\ncommands:\n {2}demo/);
+  });
+
   it("events lists every event and operation", async () => {
     const r = await cozebus(["events", "--json"]);
     expect(r.code).toBe(0);
