@@ -175,4 +175,13 @@ export async function wrong(bus: Bus): Promise<void> {
     expect(out.match(/^published /gm)).toHaveLength(2);
     expect(readFileSync(join(copy, "packages/agent/CHANGELOG.md"), "utf8")).toContain("New event `AgentArchived`.");
   }, 180_000);
+
+  it("a patch of the core releases only the core: the domains' ranges already accept it", () => {
+    const before = Object.fromEntries(PUBLIC.map((n) => [n, latest(n)]));
+    writeFileSync(join(copy, ".changeset/core-fix.md"), '---\n"@cozebus/nats": patch\n---\n\nA fix.\n');
+    versionPackages();
+    release();
+    const moved = PUBLIC.filter((n) => latest(n) !== before[n]);
+    expect(moved).toEqual(["@cozebus/nats"]);
+  }, 180_000);
 });
