@@ -35,33 +35,49 @@ async function rawPublishRound(jsm: JetStreamManager, publish: (subject: string)
   return r;
 }
 
-/** JetStream publish, 128-byte payloads, every ack awaited, 256 in flight on both sides. */
-export async function benchPublish(t: BenchTarget, n: number, rounds: number): Promise<BenchLine> {
+/**
+ * Raw nats.js (256 awaiting callers) against cozebus publishing the same `n`
+ * events the way `ours` drives it, each side into its own fresh stream,
+ * counted afterwards so a lost or doubled event fails the run.
+ */
+async function comparePublish(
+  t: BenchTarget,
+  n: number,
+  rounds: number,
+  bench: { readonly label: string; readonly key: string; readonly target?: string },
+  ours: (publish: () => Promise<unknown>) => Promise<void>,
+): Promise<BenchLine> {
   const nc: NatsConnection = await connect(t.raw);
   const jsm = await jetstreamManager(nc);
   const js = jetstream(nc);
   const bus: Bus = await openBus(t.ours);
   const cjs = await bus.jetstream({ maxInFlight: 256 });
+  const [rawStream, oursStream, oursSubject] = [`COZEBUS_BENCH_RAW_${bench.key}`, `COZEBUS_BENCH_OURS_${bench.key}`, `cozebus_bench.ours.${bench.key.toLowerCase()}`];
   try {
     return await compare(
-      "jetstream publish 128B, acks awaited, 256 in flight",
+      bench.label,
       rounds,
-      () => rawPublishRound(jsm, (subject) => js.publish(subject, PAYLOAD), "COZEBUS_BENCH_RAW_PUB", n),
+      () => rawPublishRound(jsm, (subject) => js.publish(subject, PAYLOAD), rawStream, n),
       async () => {
-        await freshStream(jsm, "COZEBUS_BENCH_OURS_PUB", "cozebus_bench.ours.pub");
-        // The same 256 concurrent callers as raw; the publisher's window is 256 too.
-        const r = await rate(n, () => callers(256, n, () => cjs.publish("cozebus_bench.ours.pub", PAYLOAD, { type: "bench.Event" })));
-        lossCheck("cozebus publish", await count(jsm, "COZEBUS_BENCH_OURS_PUB"), n);
+        await freshStream(jsm, oursStream, oursSubject);
+        const r = await rate(n, () => ours(() => cjs.publish(oursSubject, PAYLOAD, { type: "bench.Event" })));
+        lossCheck("cozebus publish", await count(jsm, oursStream), n);
         return r;
       },
-      ">= 2x",
+      bench.target,
     );
   } finally {
-    await jsm.streams.delete("COZEBUS_BENCH_RAW_PUB").catch(() => undefined);
-    await jsm.streams.delete("COZEBUS_BENCH_OURS_PUB").catch(() => undefined);
+    await jsm.streams.delete(rawStream).catch(() => undefined);
+    await jsm.streams.delete(oursStream).catch(() => undefined);
     await bus.close();
     await nc.close();
   }
+}
+
+/** JetStream publish, 128-byte payloads, every ack awaited, 256 in flight on both sides. */
+export function benchPublish(t: BenchTarget, n: number, rounds: number): Promise<BenchLine> {
+  // The same 256 concurrent callers as raw; the publisher's window is 256 too.
+  return comparePublish(t, n, rounds, { label: "jetstream publish 128B, acks awaited, 256 in flight", key: "PUB", target: ">= 2x" }, (publish) => callers(256, n, publish));
 }
 
 /** JetStream consume + ack with a no-op handler: raw consume() + ack() versus a cozebus durable consumer. */
@@ -123,32 +139,8 @@ export async function benchConsume(t: BenchTarget, n: number, rounds: number): P
  * and lets the publisher's window (256) apply backpressure. Raw nats.js has
  * no window, so its side keeps 256 callers as above.
  */
-export async function benchPublishBurst(t: BenchTarget, n: number, rounds: number): Promise<BenchLine> {
-  const nc: NatsConnection = await connect(t.raw);
-  const jsm = await jetstreamManager(nc);
-  const js = jetstream(nc);
-  const bus: Bus = await openBus(t.ours);
-  const cjs = await bus.jetstream({ maxInFlight: 256 });
-  try {
-    return await compare(
-      "jetstream publish 128B, all fired at once (publisher window 256)",
-      rounds,
-      () => rawPublishRound(jsm, (subject) => js.publish(subject, PAYLOAD), "COZEBUS_BENCH_RAW_BURST", n),
-      async () => {
-        await freshStream(jsm, "COZEBUS_BENCH_OURS_BURST", "cozebus_bench.ours.burst");
-        const r = await rate(n, async () => {
-          const pending: Array<Promise<unknown>> = [];
-          for (let i = 0; i < n; i++) pending.push(cjs.publish("cozebus_bench.ours.burst", PAYLOAD, { type: "bench.Event" }));
-          await Promise.all(pending);
-        });
-        lossCheck("cozebus publish", await count(jsm, "COZEBUS_BENCH_OURS_BURST"), n);
-        return r;
-      },
-    );
-  } finally {
-    await jsm.streams.delete("COZEBUS_BENCH_RAW_BURST").catch(() => undefined);
-    await jsm.streams.delete("COZEBUS_BENCH_OURS_BURST").catch(() => undefined);
-    await bus.close();
-    await nc.close();
-  }
+export function benchPublishBurst(t: BenchTarget, n: number, rounds: number): Promise<BenchLine> {
+  return comparePublish(t, n, rounds, { label: "jetstream publish 128B, all fired at once (publisher window 256)", key: "BURST" }, async (publish) => {
+    await Promise.all(Array.from({ length: n }, publish));
+  });
 }
