@@ -16,6 +16,9 @@ import { seedRegistry, startLocalRegistry, type LocalRegistry } from "./registry
  * nats-server, and runs `npx cozebus events`. Finally one domain is bumped
  * with a changeset and released again: only it (and its dependents, by the
  * changesets rules) move.
+ *
+ * It copies the built packages, so tools/release lists every public package
+ * as a devDependency: turbo then builds them all before this test starts.
  */
 const REPO = fileURLToPath(new URL("../../../", import.meta.url));
 const PUBLIC = ["@cozebus/nats", "@cozebus/testing", "@cozebus/codegen", "@cozebus/workflow", "@cozebus/agent", "@cozebus/knowledge", "@cozebus/cli"];
