@@ -187,4 +187,30 @@ export async function wrong(bus: Bus): Promise<void> {
     const moved = PUBLIC.filter((n) => latest(n) !== before[n]);
     expect(moved).toEqual(["@cozebus/nats"]);
   }, 180_000);
+
+  it("with release tags in place, npm test's guards bite: an unreleased change needs a changeset, a breaking schema change a major one", () => {
+    const fail = (args: readonly string[]): { code: number; stdout: string; stderr: string } => {
+      try {
+        return { code: 0, stdout: run(process.execPath, args, { cwd: copy }), stderr: "" };
+      } catch (err) {
+        const e = err as { status: number; stdout: string; stderr: string };
+        return { code: e.status, stdout: e.stdout, stderr: e.stderr };
+      }
+    };
+    const knowledge = `@cozebus/knowledge@${versionIn(copy, "packages/knowledge")}`;
+    writeFileSync(join(copy, "packages/knowledge/src/index.ts"), `${readFileSync(join(copy, "packages/knowledge/src/index.ts"), "utf8")}// changed\n`);
+    const check = fail(["tools/release/dist/cli.js", "check"]);
+    expect(check.code).toBe(1);
+    expect(check.stderr).toContain(`@cozebus/knowledge changed since ${knowledge} (packages/knowledge/src/index.ts) but no changeset names it: run "npx changeset"`);
+
+    const proto = join(copy, "schemas/coze/agent/v1/agent.proto");
+    writeFileSync(proto, readFileSync(proto, "utf8").replace("coze.agent.{agent_id}.published", "coze.agent.{agent_id}.went_live"));
+    const breaking = ["tools/codegen/dist/cli.js", "breaking", "--against-last-release", "--require-changeset"];
+    const refused = fail(breaking);
+    expect(refused.code).toBe(1);
+    expect(refused.stdout).toMatch(/@cozebus\/agent: event coze\.agent\.v1\.AgentPublished: subject coze\.agent\.\{agent_id\}\.published -> coze\.agent\.\{agent_id\}\.went_live/);
+    expect(refused.stderr).toContain("these packages change incompatibly but have no major changeset: @cozebus/agent");
+    writeFileSync(join(copy, ".changeset/agent-rename.md"), '---\n"@cozebus/agent": major\n---\n\nAgentPublished moves to coze.agent.{agent_id}.went_live.\n');
+    expect(fail(breaking).code).toBe(0);
+  }, 180_000);
 });
