@@ -32,7 +32,8 @@ export async function rate(n: number, job: () => Promise<void>): Promise<number>
 
 /**
  * Runs raw and ours alternately for `rounds` rounds (so drift on a shared
- * machine hits both) and reports the medians and their ratio.
+ * machine hits both), swapping which goes first each round, and reports the
+ * medians and their ratio.
  */
 export async function compare(
   bench: string,
@@ -44,8 +45,14 @@ export async function compare(
   const r: number[] = [];
   const o: number[] = [];
   for (let i = 0; i < rounds; i++) {
-    r.push(await raw(i));
-    o.push(await ours(i));
+    // Which side goes first alternates too: garbage one side leaves behind is collected during the next one.
+    if (i % 2 === 0) {
+      r.push(await raw(i));
+      o.push(await ours(i));
+    } else {
+      o.push(await ours(i));
+      r.push(await raw(i));
+    }
   }
   const rawM = median(r);
   const oursM = median(o);
