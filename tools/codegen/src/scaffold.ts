@@ -27,7 +27,7 @@ export function scaffoldPackage(root: string, domain: string, packageDir: string
           exports: { ".": { types: "./dist/index.d.ts", import: "./dist/index.js" }, "./catalog.json": "./dist/gen/catalog.json", "./package.json": "./package.json" },
           main: "./dist/index.js",
           types: "./dist/index.d.ts",
-          files: ["dist", "!dist/**/*.map", "README.md", "LICENSE"],
+          files: ["dist", "!dist/**/*.map", "README.md", "LICENSE", "CHANGELOG.md"],
           sideEffects: false,
           scripts: {
             build: "tsc -p tsconfig.build.json && node -e \"require('fs').copyFileSync('src/gen/catalog.json','dist/gen/catalog.json')\"",

@@ -177,6 +177,9 @@ export async function wrong(bus: Bus): Promise<void> {
     expect(after["@cozebus/cli"]).toBe(`${cmaj}.${cmin}.${cpatch! + 1}`); // patch: only its dependency range moved
     expect(out.match(/^published /gm)).toHaveLength(2);
     expect(readFileSync(join(copy, "packages/agent/CHANGELOG.md"), "utf8")).toContain("New event `AgentArchived`.");
+    // ...and ships in the tarball, so `npm view`/the installed package shows what changed.
+    const packed = JSON.parse(run("npm", ["pack", `@cozebus/agent@${after["@cozebus/agent"]!}`, "--dry-run", "--json"], { cwd: tmp })) as Array<{ files: Array<{ path: string }> }>;
+    expect(packed[0]!.files.map((f) => f.path)).toContain("CHANGELOG.md");
   }, 180_000);
 
   it("a patch of the core releases only the core: the domains' ranges already accept it", () => {
