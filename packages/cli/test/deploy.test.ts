@@ -67,8 +67,13 @@ describe("deploy/", () => {
       expect(stream.limits.replicas).toBe(3);
       expect(stream.cluster.leader).not.toBeNull();
       expect(stream.cluster.replicas).toHaveLength(2);
-      const doctor = await runCli(["doctor", "--json"], env);
+      const doctor = await runCli(["doctor", "--json", "--monitor", cluster.servers[0]!.monitorUrl], env);
       expect(findingsOf(doctor.stdout).filter((f) => f.status === "fail"), doctor.stdout).toEqual([]);
+      expect(findingsOf(doctor.stdout)).toContainEqual(expect.objectContaining({ check: "monitoring", status: "ok", detail: expect.stringMatching(/^JetStream cluster \S+: 3 servers, meta leader \S+$/) }));
+      // More replicas than servers: the monitoring endpoint knows the cluster's size.
+      const tooMany = await runCli(["doctor", "--json", "--monitor", cluster.servers[0]!.monitorUrl], { ...env, NATS_STREAM_REPLICAS: "5" });
+      expect(tooMany.code).toBe(1);
+      expect(findingsOf(tooMany.stdout)).toContainEqual(expect.objectContaining({ status: "fail", detail: expect.stringMatching(/^NATS_STREAM_REPLICAS=5 but JetStream cluster \S+ has 3 servers$/), fix: "set NATS_STREAM_REPLICAS to at most 3, or add servers to the cluster" }));
     } finally {
       await cluster.stop();
     }

@@ -99,7 +99,7 @@ async function diagnose(flags: DoctorFlags, report: (f: Finding) => void): Promi
     if (err instanceof AuthError) report({ check: "connect", status: "fail", detail: message, fix: FIX.auth });
     else if (err instanceof TlsError) report({ check: "connect", status: "fail", detail: message, fix: FIX.tls });
     else report({ check: "connect", status: "fail", detail: message, fix: FIX.connect });
-    await checkMonitoring(flags, report);
+    await checkMonitoring(flags, report, config.streamReplicas);
     return;
   }
   try {
@@ -107,7 +107,7 @@ async function diagnose(flags: DoctorFlags, report: (f: Finding) => void): Promi
     checkTls(config, report);
     checkServer(bus, report);
     if (await checkJetStream(bus, config, report)) await checkStreams(bus, report);
-    await checkMonitoring(flags, report);
+    await checkMonitoring(flags, report, config.streamReplicas);
   } finally {
     await bus.close().catch(() => undefined);
   }
@@ -203,7 +203,7 @@ async function getJson(url: string): Promise<Record<string, unknown>> {
   return (await res.json()) as Record<string, unknown>;
 }
 
-async function checkMonitoring(flags: DoctorFlags, report: (f: Finding) => void): Promise<void> {
+async function checkMonitoring(flags: DoctorFlags, report: (f: Finding) => void, replicas?: number): Promise<void> {
   const base = flags.monitor ?? process.env["NATS_MONITOR_URL"];
   if (base === undefined || base === "") {
     report({ check: "monitoring", status: "skip", detail: "no --monitor (or NATS_MONITOR_URL) given, e.g. http://127.0.0.1:8222" });
@@ -225,6 +225,17 @@ async function checkMonitoring(flags: DoctorFlags, report: (f: Finding) => void)
   }
   try {
     const jsz = await getJson(`${root}/jsz`);
+    const meta = jsz["meta_cluster"] as { name?: string; leader?: string; cluster_size?: number } | undefined;
+    if (meta?.cluster_size !== undefined) {
+      if (replicas !== undefined && replicas > meta.cluster_size) {
+        report({
+          check: "monitoring",
+          status: "fail",
+          detail: `NATS_STREAM_REPLICAS=${replicas} but JetStream cluster ${meta.name ?? "?"} has ${meta.cluster_size} servers`,
+          fix: `set NATS_STREAM_REPLICAS to at most ${meta.cluster_size}, or add servers to the cluster`,
+        });
+      } else report({ check: "monitoring", status: "ok", detail: `JetStream cluster ${meta.name ?? "?"}: ${meta.cluster_size} servers, meta leader ${meta.leader ?? "none"}` });
+    }
     const cfg = jsz["config"] as Record<string, unknown> | undefined;
     const max = num(cfg, "max_storage");
     const used = num(jsz, "storage");
