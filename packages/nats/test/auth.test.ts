@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -7,6 +7,7 @@ import { AuthError, PermissionError, openBus, type Bus, type BusOptions } from "
 import { bytes, memoryLogger, text, waitFor } from "./helpers.js";
 
 const dir = mkdtempSync(join(tmpdir(), "cozebus-auth-test-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const quiet = { logger: memoryLogger() };
 
 /** Connects, proves the connection works with a round trip, and closes. */

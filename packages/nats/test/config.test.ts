@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync, chmodSync } from "node:fs";
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -22,6 +22,7 @@ writeFileSync(certFile, "not checked until the handshake");
 
 afterAll(() => {
   chmodSync(unreadable, 0o600);
+  rmSync(dir, { recursive: true, force: true });
 });
 
 const resolve = (env: Record<string, string>) => resolveConfig({ env });

@@ -196,6 +196,16 @@ function newDir(label: string): string {
   return mkdtempSync(join(tmpdir(), `cozebus-nats-${label}-`));
 }
 
+/** A server in `dir`; if its configuration cannot even be written (a bad option), the folder goes too. */
+function createServer(dir: string, plan: NodePlan, binary: string, opts: NatsServerOptions): ManagedServer {
+  try {
+    return new ManagedServer(dir, plan, binary, opts);
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
 /**
  * Starts a real nats-server on a random loopback port with its own temp
  * folder, and resolves once `/healthz` answers. Stop it with `stop()` (or
@@ -205,7 +215,7 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
   const binary = opts.binary ?? findNatsServerBinary();
   for (let attempt = 1; ; attempt++) {
     const serverName = opts.serverName ?? `cozebus-test-${Math.random().toString(36).slice(2, 8)}`;
-    const server = new ManagedServer(newDir("single"), { serverName, port: await freePort(), httpPort: await freePort() }, binary, opts);
+    const server = createServer(newDir("single"), { serverName, port: await freePort(), httpPort: await freePort() }, binary, opts);
     try {
       await server.start();
       return server;
@@ -254,7 +264,13 @@ export async function startNatsCluster(opts: NatsClusterOptions = {}): Promise<N
       cluster: { name, port: clusterPorts[i]!, routes: clusterPorts.filter((_, j) => j !== i) },
     });
   }
-  const servers = plans.map((p) => new ManagedServer(newDir("cluster"), p, binary, opts));
+  const servers: ManagedServer[] = [];
+  try {
+    for (const p of plans) servers.push(createServer(newDir("cluster"), p, binary, opts));
+  } catch (err) {
+    await Promise.all(servers.map((s) => s.stop()));
+    throw err;
+  }
   const stop = async (): Promise<void> => {
     await Promise.all(servers.map((s) => s.stop()));
   };

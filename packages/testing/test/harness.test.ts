@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -90,7 +90,12 @@ describe("startNatsServer", () => {
     expect(varz.max_payload).toBe(512 * 1024);
     expect(varz.jetstream.config.max_memory).toBe(64 * 1024 * 1024);
     expect(varz.jetstream.config.store_dir.startsWith(s.dir)).toBe(true);
+    const folders = (): string[] => readdirSync(tmpdir()).filter((f) => f.startsWith("cozebus-nats-single-"));
+    const before = new Set(folders());
     await expect(startNatsServer({ baseConfigFile: join(dir, "missing.conf") })).rejects.toThrow(/baseConfigFile .*missing\.conf cannot be read \(ENOENT\)/);
+    // Its folder is gone too. (Servers of other test processes may come and go meanwhile, but theirs hold a nats.conf.)
+    const leaked = folders().filter((f) => !before.has(f) && !existsSync(join(tmpdir(), f, "nats.conf")));
+    expect(leaked).toEqual([]);
   });
 
   it("rebaseConfig gives a jetstream block without store_dir this server's store", () => {
