@@ -24,7 +24,7 @@ import { SchemaSet } from "./schemas.js";
 const COMMANDS: ReadonlyArray<{ readonly name: string; readonly usage: string; readonly about: string }> = [
   { name: "demo", usage: "demo [--events N] [--json]", about: "the main job: workflows, an agent and a knowledge base, end to end,\nwith a summary (lost must be 0); starts a local nats-server when none is configured" },
   { name: "events", usage: "events [--json]", about: "every event and request/reply operation: proto type, subject, delivery, package" },
-  { name: "pub", usage: "pub <event> <json>", about: "publish one event (proto3 JSON); prints the subject and, for JetStream, stream and sequence" },
+  { name: "pub", usage: "pub <event> <json> [--schemas F]", about: "publish one event (proto3 JSON); prints the subject and, for JetStream, stream and sequence" },
   { name: "sub", usage: "sub <event|subject-pattern> [--group G] [--count N] [--json] [--schemas F]", about: "print events as they arrive (core NATS: never takes events from durable consumers)" },
   { name: "request", usage: "request <operation> <json> [--timeout ms]", about: "send a request, print the typed reply as JSON" },
   { name: "streams", usage: "streams apply | list | info [stream] [--json]", about: "provision the domains' streams and the DLQ; list them; one in full\n(limits, cluster, consumers, match with the schemas)" },
@@ -36,7 +36,7 @@ const COMMANDS: ReadonlyArray<{ readonly name: string; readonly usage: string; r
 const OPTIONS = `options:
   --server <urls>   NATS server(s), overrides NATS_SERVER_URL (every NATS_* variable applies)
   --json            machine-readable output, one JSON object per line
-  --schemas <file>  sub, dlq show: decode (and find events) with this descriptor set, which may be newer
+  --schemas <file>  pub, sub, dlq show: find, encode and decode events with this descriptor set, which may be newer
                     than this build; npm run codegen writes schemas/cozebus.binpb
   -h, --help        help (cozebus <command> --help for one command)
 
@@ -93,7 +93,7 @@ async function main(argv: readonly string[]): Promise<number> {
       return demoCommand({ ...flags, ...(events !== undefined ? { events } : {}) });
     }
     case "pub":
-      return pubCommand(args, flags);
+      return pubCommand(args, { ...flags, ...schemas });
     case "sub": {
       const count = int("count", values.count);
       return subCommand(args, { ...flags, ...schemas, ...(values.group !== undefined ? { group: values.group } : {}), ...(count !== undefined ? { count } : {}) });

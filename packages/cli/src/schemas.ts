@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
-import { createFileRegistry, fromBinary, getOption, toJson, type DescExtension, type FileRegistry, type JsonValue } from "@bufbuild/protobuf";
+import { createFileRegistry, fromBinary, fromJsonString, getOption, toBinary, toJson, type DescExtension, type FileRegistry, type JsonValue } from "@bufbuild/protobuf";
+import type { TokenValue } from "@cozebus/nats";
 import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import { eventByType } from "./catalog.js";
 import { usageError } from "./errors.js";
@@ -54,6 +55,29 @@ export class SchemaSet {
       }
     }
     return undefined;
+  }
+
+  /**
+   * Encodes an event from proto3 JSON, strictly (unknown fields and wrong
+   * types are usage errors naming the field), and returns the values of its
+   * singular string and integer fields by proto name, to fill the subject.
+   */
+  encode(event: DescribedEvent, json: string): { readonly data: Uint8Array; readonly values: Record<string, TokenValue> } {
+    const desc = this.#registry.getMessage(event.type);
+    if (desc === undefined) throw usageError(`the descriptor set declares ${event.type} but not its message`);
+    let message;
+    try {
+      message = fromJsonString(desc, json, { registry: this.#registry });
+    } catch (err) {
+      throw usageError(`${event.type}: ${(err as Error).message}`);
+    }
+    const values: Record<string, TokenValue> = {};
+    const fields = message as unknown as Record<string, unknown>;
+    for (const f of desc.fields) {
+      const v = fields[f.localName];
+      if (f.fieldKind === "scalar" && (typeof v === "string" || typeof v === "number" || typeof v === "bigint")) values[f.name] = v;
+    }
+    return { data: toBinary(desc, message), values };
   }
 
   /** Decodes to proto3 JSON; undefined when the set does not know the type. Throws on undecodable bytes. */

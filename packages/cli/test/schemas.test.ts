@@ -92,6 +92,28 @@ describe("--schemas: a descriptor set newer than the CLI", () => {
     expect(JSON.parse(r.stdout)).toMatchObject({ error: "unknown event type coze.workflow.v1.WorkflowPaused (a newer schema? pass its descriptor set with --schemas)" });
   });
 
+  it("pub encodes an event only the descriptor set knows; bad fields and subject injections are exit 2, nothing sent", async () => {
+    const sub = runCli(["sub", "WorkflowPaused", "--json", "--count", "1", "--schemas", newerSet], { NATS_SERVER_URL: server.url });
+    await waitFor("the subscriber to listen", () => sub.stderrText().includes("listening on"));
+    const env = { NATS_SERVER_URL: server.url };
+    const wrongType = await runCli(["pub", "WorkflowPaused", '{"workflowId":"wf_7","reason":42}', "--schemas", newerSet], env);
+    expect(wrongType.code).toBe(2);
+    expect(wrongType.stderr).toMatch(/^cozebus: coze\.workflow\.v1\.WorkflowPaused: cannot decode field coze\.workflow\.v1\.WorkflowPaused\.reason from JSON: expected string, got 42\n$/);
+    const unknown = await runCli(["pub", "WorkflowPaused", '{"workflowId":"wf_7","colour":"red"}', "--schemas", newerSet], env);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain("colour");
+    const injected = await runCli(["pub", "WorkflowPaused", '{"workflowId":"wf.>"}', "--schemas", newerSet], env);
+    expect(injected.code).toBe(2);
+    expect(injected.stderr).toMatch(/workflow_id/);
+
+    const ok = await runCli(["pub", "WorkflowPaused", '{"workflowId":"wf_7","reason":"approval","executeId":"9007199254740993"}', "--schemas", newerSet, "--json"], env);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(JSON.parse(ok.stdout)).toMatchObject({ subject: "coze.workflow.wf_7.paused", delivery: "core" });
+    const r = await sub;
+    // Only the valid event arrived (the refused ones were never sent), with a 64-bit id beyond 2^53 intact.
+    expect((JSON.parse(r.stdout) as { data: unknown }).data).toEqual({ workflowId: "wf_7", reason: "approval", executeId: "9007199254740993" });
+  });
+
   it("a missing or malformed descriptor set is one line on stderr, exit 2, nothing sent", async () => {
     const missing = await runCli(["sub", "WorkflowPaused", "--schemas", join(dir, "nope.binpb")], { NATS_SERVER_URL: server.url });
     expect(missing.code).toBe(2);
