@@ -55,7 +55,7 @@ export { DurableConsumer, durableName } from "./jetstream/consumer.js";
 export type { ConsumerSpec, ConsumeOptions, ConsumerStatus, ConsumerStats, DeliveredMessage, DeliveryHandler, DeliveryInfo } from "./jetstream/consumer.js";
 export { DEFAULT_RETRY, backoffDelay } from "./jetstream/retry-policy.js";
 export type { RetryPolicy, RetryPolicyInput, BackoffPolicy } from "./jetstream/retry-policy.js";
-export { DEFAULT_STREAM_LIMITS, DEFAULT_DLQ_LIMITS, domainStream, deadLetterStream, streamNamePrefix } from "./jetstream/streams.js";
+export { DEFAULT_STREAM_LIMITS, DEFAULT_DLQ_LIMITS, domainStream, deadLetterStream, streamNamePrefix, compareStream } from "./jetstream/streams.js";
 export type { StreamSpec, StreamLimits, EnsureResult, StreamCheck, StreamDrift } from "./jetstream/streams.js";
 export { DeadLetters, DLQ_HEADER } from "./jetstream/dead-letters.js";
 export type { DeadLetter, DeadLetterReason, DeadLetterListOptions } from "./jetstream/dead-letters.js";

@@ -9,6 +9,7 @@ import {
   type Bus,
   type ResolvedConfig,
   type ServerFeature,
+  type StreamSpec,
 } from "@cozebus/nats";
 import { busOptions, connectBus, type GlobalFlags } from "../connect.js";
 import { wantedStreams } from "../domains.js";
@@ -106,7 +107,8 @@ async function diagnose(flags: DoctorFlags, report: (f: Finding) => void): Promi
     report({ check: "connect", status: "ok", detail: `connected to ${bus.server.name || bus.server.id} (${config.servers.join(", ")})` });
     checkTls(config, report);
     checkServer(bus, report);
-    if (await checkJetStream(bus, config, report)) await checkStreams(bus, report);
+    const specs = await checkJetStream(bus, config, report);
+    if (specs !== undefined) await checkStreams(bus, specs, report);
     await checkMonitoring(flags, report, config.streamReplicas);
   } finally {
     await bus.close().catch(() => undefined);
@@ -144,11 +146,11 @@ function checkServer(bus: Bus, report: (f: Finding) => void): void {
   });
 }
 
-/** Returns whether JetStream is usable (and the streams worth checking). */
-async function checkJetStream(bus: Bus, config: ResolvedConfig, report: (f: Finding) => void): Promise<boolean> {
+/** Returns the streams the schemas want when JetStream is usable (so they are worth checking), else undefined. */
+async function checkJetStream(bus: Bus, config: ResolvedConfig, report: (f: Finding) => void): Promise<readonly StreamSpec[] | undefined> {
   if (config.useJetStream === false) {
     report({ check: "jetstream", status: "skip", detail: "NATS_USE_JETSTREAM=false: every event goes over core NATS (at-most-once); no streams are needed" });
-    return false;
+    return undefined;
   }
   let account;
   try {
@@ -156,7 +158,7 @@ async function checkJetStream(bus: Bus, config: ResolvedConfig, report: (f: Find
     account = await js.jsm.getAccountInfo();
   } catch (err) {
     report({ check: "jetstream", status: "fail", detail: `JetStream is not available: ${(err as Error).message}`, fix: FIX.jetstream });
-    return false;
+    return undefined;
   }
   const l = account.limits;
   report({
@@ -167,7 +169,8 @@ async function checkJetStream(bus: Bus, config: ResolvedConfig, report: (f: Find
   if (config.streamReplicas > 1 && bus.server.cluster === undefined) {
     report({ check: "jetstream", status: "fail", detail: `NATS_STREAM_REPLICAS=${config.streamReplicas} but this server is not part of a cluster`, fix: "set NATS_STREAM_REPLICAS=1, or connect to a JetStream cluster with at least that many servers" });
   }
-  const needed = (await wantedStreams(bus)).reduce((sum, s) => sum + s.limits.maxBytes * s.replicas, 0);
+  const specs = await wantedStreams(bus);
+  const needed = specs.reduce((sum, s) => sum + s.limits.maxBytes * s.replicas, 0);
   if (l.max_storage > 0 && needed > l.max_storage) {
     report({
       check: "jetstream",
@@ -176,23 +179,24 @@ async function checkJetStream(bus: Bus, config: ResolvedConfig, report: (f: Find
       fix: "raise the account's JetStream storage limit, or give the streams smaller maxBytes",
     });
   }
-  return true;
+  return specs;
 }
 
-async function checkStreams(bus: Bus, report: (f: Finding) => void): Promise<void> {
+async function checkStreams(bus: Bus, specs: readonly StreamSpec[], report: (f: Finding) => void): Promise<void> {
   const js = await bus.jetstream();
-  for (const spec of await wantedStreams(bus)) {
+  const dlq = js.deadLetterStream().name;
+  let deadLetters = 0;
+  for (const spec of specs) {
     const c = await js.checkStream(spec);
+    if (c.status !== "missing" && spec.name === dlq) deadLetters = c.info.state.messages;
     if (c.status === "missing") report({ check: "stream", status: "warn", detail: `${spec.name} does not exist: JetStream events on ${spec.subjects.join(", ")} are refused`, fix: FIX.streams });
     else if (c.status === "matches") report({ check: "stream", status: "ok", detail: `${spec.name} matches the schemas (${c.info.state.messages} messages)` });
     else if (c.drift.fixed.length > 0) {
       report({ check: "stream", status: "fail", detail: `${spec.name}: ${c.drift.fixed.join("; ")}`, fix: "these cannot change in place: migrate the events to a new stream, or configure cozebus like the server" });
     } else report({ check: "stream", status: "warn", detail: `${spec.name} differs from the schemas: ${c.drift.updatable.join("; ")}`, fix: `${FIX.streams} (updates these in place)` });
   }
-  const dlq = js.deadLetterStream();
-  const check = await js.checkStream(dlq);
-  if (check.status !== "missing" && check.info.state.messages > 0) {
-    report({ check: "dead-letters", status: "warn", detail: `${check.info.state.messages} events in ${dlq.name}`, fix: "cozebus dlq list shows why; fix the handler, then cozebus dlq replay <seq> or --all" });
+  if (deadLetters > 0) {
+    report({ check: "dead-letters", status: "warn", detail: `${deadLetters} events in ${dlq}`, fix: "cozebus dlq list shows why; fix the handler, then cozebus dlq replay <seq> or --all" });
   }
 }
 
@@ -203,7 +207,7 @@ async function getJson(url: string): Promise<Record<string, unknown>> {
   return (await res.json()) as Record<string, unknown>;
 }
 
-async function checkMonitoring(flags: DoctorFlags, report: (f: Finding) => void, replicas?: number): Promise<void> {
+async function checkMonitoring(flags: DoctorFlags, report: (f: Finding) => void, replicas: number): Promise<void> {
   const base = flags.monitor ?? process.env["NATS_MONITOR_URL"];
   if (base === undefined || base === "") {
     report({ check: "monitoring", status: "skip", detail: "no --monitor (or NATS_MONITOR_URL) given, e.g. http://127.0.0.1:8222" });
@@ -227,7 +231,7 @@ async function checkMonitoring(flags: DoctorFlags, report: (f: Finding) => void,
     const jsz = await getJson(`${root}/jsz`);
     const meta = jsz["meta_cluster"] as { name?: string; leader?: string; cluster_size?: number } | undefined;
     if (meta?.cluster_size !== undefined) {
-      if (replicas !== undefined && replicas > meta.cluster_size) {
+      if (replicas > meta.cluster_size) {
         report({
           check: "monitoring",
           status: "fail",

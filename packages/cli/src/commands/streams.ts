@@ -1,7 +1,7 @@
-import { domainClient, type Bus, type StreamCheck } from "@cozebus/nats";
+import { compareStream, type Bus, type StreamDrift } from "@cozebus/nats";
 import type { ConsumerInfo, StreamInfo } from "@nats-io/jetstream";
 import { connectBus, type GlobalFlags } from "../connect.js";
-import { DOMAINS, wantedStreams } from "../domains.js";
+import { wantedStreams } from "../domains.js";
 import { usageError } from "../errors.js";
 
 const USAGE = "usage: cozebus streams apply | list | info [stream] [--json]";
@@ -28,14 +28,11 @@ export async function streamsCommand(args: readonly string[], flags: GlobalFlags
 }
 
 async function apply(bus: Bus, flags: GlobalFlags): Promise<number> {
-  const done = new Set<string>();
-  for (const { def } of DOMAINS) {
-    for (const r of await domainClient(bus, def).provision()) {
-      if (done.has(r.stream)) continue; // the dead-letter stream is shared by every domain
-      done.add(r.stream);
-      if (flags.json) process.stdout.write(`${JSON.stringify(r)}\n`);
-      else process.stdout.write(`${r.stream}: ${r.action}${r.changed.length ? ` (${r.changed.join("; ")})` : ""}\n`);
-    }
+  const js = await bus.jetstream();
+  for (const spec of await wantedStreams(bus)) {
+    const r = await js.ensureStream(spec);
+    if (flags.json) process.stdout.write(`${JSON.stringify(r)}\n`);
+    else process.stdout.write(`${r.stream}: ${r.action}${r.changed.length ? ` (${r.changed.join("; ")})` : ""}\n`);
   }
   return 0;
 }
@@ -60,13 +57,14 @@ async function list(bus: Bus, flags: GlobalFlags): Promise<number> {
 const seconds = (ns: number): string => `${ns / 1e9}s`;
 
 /** One stream in full: limits, state, cluster, schema match and consumers. */
-function describeStream(s: StreamInfo, check: StreamCheck | undefined, consumers: readonly ConsumerInfo[]) {
+function describeStream(s: StreamInfo, drift: StreamDrift | undefined, consumers: readonly ConsumerInfo[]) {
   const c = s.config;
+  const differences = drift ? [...drift.fixed, ...drift.updatable] : [];
   return {
     stream: c.name,
     subjects: c.subjects,
-    schema: check === undefined ? "not a cozebus stream" : check.status,
-    drift: check?.status === "differs" ? [...check.drift.fixed, ...check.drift.updatable] : [],
+    schema: drift === undefined ? "not a cozebus stream" : differences.length > 0 ? "differs" : "matches",
+    drift: differences,
     limits: {
       retention: c.retention,
       storage: c.storage,
@@ -106,25 +104,25 @@ function describeStream(s: StreamInfo, check: StreamCheck | undefined, consumers
 async function info(bus: Bus, flags: GlobalFlags, only: string | undefined): Promise<number> {
   const js = await bus.jetstream();
   const wanted = new Map((await wantedStreams(bus)).map((s) => [s.name, s]));
-  const names: string[] = [];
-  if (only !== undefined) names.push(only);
-  else for await (const s of js.jsm.streams.list()) names.push(s.config.name);
-  let missing = 0;
-  for (const name of names) {
-    const spec = wanted.get(name);
-    let s: StreamInfo;
+  // The listing already carries each stream's info; one stream by name is fetched on its own.
+  const infos: StreamInfo[] = [];
+  if (only === undefined) for await (const s of js.jsm.streams.list()) infos.push(s);
+  else {
     try {
-      s = await js.jsm.streams.info(name);
+      infos.push(await js.jsm.streams.info(only));
     } catch {
-      missing++;
-      const fix = spec ? "run cozebus streams apply" : "see cozebus streams list for the streams on this server";
-      process.stderr.write(`cozebus: stream ${name} does not exist: ${fix}\n`);
-      continue;
+      const fix = wanted.has(only) ? "run cozebus streams apply" : "see cozebus streams list for the streams on this server";
+      process.stderr.write(`cozebus: stream ${only} does not exist: ${fix}\n`);
+      return 1;
     }
-    const check = spec ? await js.checkStream(spec) : undefined;
+  }
+  for (const s of infos) {
+    const name = s.config.name;
+    const spec = wanted.get(name);
+    const drift = spec ? compareStream(s.config, spec) : undefined;
     const consumers: ConsumerInfo[] = [];
     for await (const ci of js.jsm.consumers.list(name)) consumers.push(ci);
-    const d = describeStream(s, check, consumers);
+    const d = describeStream(s, drift, consumers);
     if (flags.json) {
       process.stdout.write(`${JSON.stringify(d)}\n`);
       continue;
@@ -140,5 +138,5 @@ async function info(bus: Bus, flags: GlobalFlags, only: string | undefined): Pro
       out(`               pending ${ci.pending}  ack pending ${ci.ack_pending}  redelivered ${ci.redelivered}  waiting pulls ${ci.waiting_pulls}`);
     }
   }
-  return missing > 0 ? 1 : 0;
+  return 0;
 }
