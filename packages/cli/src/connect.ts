@@ -1,4 +1,5 @@
 import { openBus, type Bus, type BusOptions } from "@cozebus/nats";
+import { startNatsServer, type NatsServer } from "@cozebus/testing";
 
 export interface GlobalFlags {
   readonly server?: string;
@@ -19,4 +20,17 @@ export function busOptions(flags: GlobalFlags): BusOptions {
 
 export function connectBus(flags: GlobalFlags): Promise<Bus> {
   return openBus(busOptions(flags));
+}
+
+/**
+ * For commands that work without any setup (demo, bench): the configured
+ * server (`--server`, NATS_SERVER_URL or MQ_NAME_SERVER), or else a throwaway
+ * local nats-server with JetStream, which the caller stops.
+ */
+export async function configuredOrLocalServer<F extends GlobalFlags>(flags: F, say: (m: string) => void, purpose: string): Promise<{ flags: F; local: NatsServer | undefined }> {
+  const configured = flags.server ?? process.env["NATS_SERVER_URL"] ?? process.env["MQ_NAME_SERVER"];
+  if (configured !== undefined && configured !== "") return { flags, local: undefined };
+  const local = await startNatsServer();
+  say(`no NATS_SERVER_URL: ${purpose} a local nats-server with JetStream at ${local.url}`);
+  return { flags: { ...flags, server: local.url }, local };
 }

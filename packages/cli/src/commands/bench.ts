@@ -1,9 +1,8 @@
 import { natsConnectionOptions, resolveConfig } from "@cozebus/nats";
-import { startNatsServer, type NatsServer } from "@cozebus/testing";
 import { benchCore } from "../bench/core.js";
 import { benchConsume, benchPublish, benchPublishBurst } from "../bench/jetstream.js";
 import type { BenchLine, BenchTarget } from "../bench/measure.js";
-import { busOptions, type GlobalFlags } from "../connect.js";
+import { busOptions, configuredOrLocalServer, type GlobalFlags } from "../connect.js";
 
 export interface BenchFlags extends GlobalFlags {
   /** Messages per round (default 20,000). */
@@ -31,14 +30,9 @@ export async function benchCommand(flags: BenchFlags): Promise<number> {
   const n = flags.messages ?? 20_000;
   const rounds = flags.rounds ?? 5;
   const say = (m: string): void => void (flags.json ? process.stderr : process.stdout).write(`${m}\n`);
-  let server: NatsServer | undefined;
-  const configured = flags.server ?? process.env["NATS_SERVER_URL"] ?? process.env["MQ_NAME_SERVER"];
-  if (configured === undefined || configured === "") {
-    server = await startNatsServer();
-    say(`no NATS_SERVER_URL: benchmarking a local nats-server at ${server.url}`);
-  }
+  const { flags: serverFlags, local: server } = await configuredOrLocalServer(flags, say, "benchmarking");
   try {
-    const ours = { ...busOptions(server ? { ...flags, server: server.url } : flags), reconnect: { maxAttempts: 10 } };
+    const ours = { ...busOptions(serverFlags), reconnect: { maxAttempts: 10 } };
     const target: BenchTarget = { ours, raw: natsConnectionOptions(resolveConfig(ours)) };
     say(`${n} messages x ${rounds} rounds per benchmark, medians; ratio = cozebus / raw (higher is better for cozebus)`);
     const lines: BenchLine[] = [];

@@ -2,9 +2,8 @@ import { performance } from "node:perf_hooks";
 import { agent } from "@cozebus/agent";
 import { knowledge } from "@cozebus/knowledge";
 import { NonRetryableError, newEventId, type Bus, type EventClient, type EventDef, type PartialOf } from "@cozebus/nats";
-import { startNatsServer, type NatsServer } from "@cozebus/testing";
 import { NodeType, workflow } from "@cozebus/workflow";
-import { connectBus, type GlobalFlags } from "../connect.js";
+import { configuredOrLocalServer, connectBus, type GlobalFlags } from "../connect.js";
 
 export interface DemoFlags extends GlobalFlags {
   /** Workflow executions (the other domains scale with it). */
@@ -46,13 +45,7 @@ export async function demoCommand(flags: DemoFlags): Promise<number> {
   const turns = Math.max(5, Math.round(executions / 10));
   const say = (m: string): void => void (flags.json ? process.stderr : process.stdout).write(`${m}\n`);
 
-  let server: NatsServer | undefined;
-  const configured = flags.server ?? process.env["NATS_SERVER_URL"] ?? process.env["MQ_NAME_SERVER"];
-  if (configured === undefined || configured === "") {
-    server = await startNatsServer();
-    say(`no NATS_SERVER_URL: started a local nats-server with JetStream at ${server.url}`);
-  }
-  const busFlags = server ? { ...flags, server: server.url } : flags;
+  const { flags: busFlags, local: server } = await configuredOrLocalServer(flags, say, "started");
   const bus = await connectBus(busFlags);
   // Two more connections play other instances: one healthy, one that will crash.
   const peer = await connectBus(busFlags);
