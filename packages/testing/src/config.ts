@@ -144,7 +144,7 @@ export function rebaseConfig(text: string, storeDir: string): { text: string; ha
 export function renderConfig(spec: RenderSpec): string {
   const base = spec.baseConfig !== undefined ? rebaseConfig(spec.baseConfig, spec.storeDir) : undefined;
   const lines = [
-    ...(base ? ["# --- the given base configuration ---", base.text, "# --- this test server's own settings (later keys win) ---"] : []),
+    ...(base ? ["# --- the given base configuration ---", base.text, "# --- this test server's own settings (the base's listen and name keys are commented out above) ---"] : []),
     `server_name: ${q(spec.serverName)}`,
     `listen: "127.0.0.1:${spec.port}"`,
     `http: "127.0.0.1:${spec.httpPort}"`,

@@ -79,6 +79,8 @@ class ManagedServer implements NatsServer {
     plan: NodePlan,
     private readonly binary: string,
     private readonly opts: NatsServerOptions,
+    /** The text of `opts.baseConfigFile`, read once by the caller. */
+    baseConfig: string | undefined,
   ) {
     this.port = plan.port;
     this.serverName = plan.serverName;
@@ -95,7 +97,7 @@ class ManagedServer implements NatsServer {
       ...(opts.auth ? { auth: opts.auth } : {}),
       ...(plan.cluster ? { cluster: plan.cluster } : {}),
       ...(opts.extraConfig ? { extraConfig: opts.extraConfig } : {}),
-      ...(opts.baseConfigFile ? { baseConfig: readBaseConfig(opts.baseConfigFile) } : {}),
+      ...(baseConfig !== undefined ? { baseConfig } : {}),
     });
     writeFileSync(this.#configFile, config);
   }
@@ -197,9 +199,9 @@ function newDir(label: string): string {
 }
 
 /** A server in `dir`; if its configuration cannot even be written (a bad option), the folder goes too. */
-function createServer(dir: string, plan: NodePlan, binary: string, opts: NatsServerOptions): ManagedServer {
+function createServer(dir: string, plan: NodePlan, binary: string, opts: NatsServerOptions, baseConfig: string | undefined): ManagedServer {
   try {
-    return new ManagedServer(dir, plan, binary, opts);
+    return new ManagedServer(dir, plan, binary, opts, baseConfig);
   } catch (err) {
     rmSync(dir, { recursive: true, force: true });
     throw err;
@@ -213,9 +215,10 @@ function createServer(dir: string, plan: NodePlan, binary: string, opts: NatsSer
  */
 export async function startNatsServer(opts: NatsServerOptions = {}): Promise<NatsServer> {
   const binary = opts.binary ?? findNatsServerBinary();
+  const baseConfig = readBaseConfig(opts.baseConfigFile); // before any folder exists: a bad path leaves nothing behind
   for (let attempt = 1; ; attempt++) {
     const serverName = opts.serverName ?? `cozebus-test-${Math.random().toString(36).slice(2, 8)}`;
-    const server = createServer(newDir("single"), { serverName, port: await freePort(), httpPort: await freePort() }, binary, opts);
+    const server = createServer(newDir("single"), { serverName, port: await freePort(), httpPort: await freePort() }, binary, opts, baseConfig);
     try {
       await server.start();
       return server;
@@ -251,6 +254,7 @@ export interface NatsClusterOptions extends Omit<NatsServerOptions, "serverName"
  */
 export async function startNatsCluster(opts: NatsClusterOptions = {}): Promise<NatsCluster> {
   const binary = opts.binary ?? findNatsServerBinary();
+  const baseConfig = readBaseConfig(opts.baseConfigFile); // before any folder exists: a bad path leaves nothing behind
   const size = opts.size ?? 3;
   const name = `cozebus-${Math.random().toString(36).slice(2, 8)}`;
   const plans: NodePlan[] = [];
@@ -266,7 +270,7 @@ export async function startNatsCluster(opts: NatsClusterOptions = {}): Promise<N
   }
   const servers: ManagedServer[] = [];
   try {
-    for (const p of plans) servers.push(createServer(newDir("cluster"), p, binary, opts));
+    for (const p of plans) servers.push(createServer(newDir("cluster"), p, binary, opts, baseConfig));
   } catch (err) {
     await Promise.all(servers.map((s) => s.stop()));
     throw err;
@@ -317,7 +321,8 @@ async function waitClusterFormed(servers: readonly ManagedServer[], jetstream: b
   throw new Error(`the cluster did not form within ${timeoutMs} ms (${state})`);
 }
 
-function readBaseConfig(file: string): string {
+function readBaseConfig(file: string | undefined): string | undefined {
+  if (file === undefined) return undefined;
   try {
     return readFileSync(file, "utf8");
   } catch (err) {
