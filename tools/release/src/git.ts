@@ -4,23 +4,12 @@ export function git(root: string, args: readonly string[]): string {
   return execFileSync("git", args, { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
 }
 
-/** `1.10.0` > `1.9.3`; prerelease suffixes sort before their release. */
-function compareVersions(a: string, b: string): number {
-  const parse = (v: string): [number[], string] => {
-    const [core = "", pre = ""] = v.split("-", 2);
-    return [core.split(".").map(Number), pre];
-  };
-  const [ca, pa] = parse(a);
-  const [cb, pb] = parse(b);
-  for (let i = 0; i < 3; i++) if ((ca[i] ?? 0) !== (cb[i] ?? 0)) return (ca[i] ?? 0) - (cb[i] ?? 0);
-  if (pa === pb) return 0;
-  return pa === "" ? 1 : pb === "" ? -1 : pa < pb ? -1 : 1;
-}
-
-/** The newest release tag of a package (`@cozebus/workflow@1.3.0`), if it was ever released. */
+/**
+ * The newest release tag of a package (`@cozebus/workflow@1.3.0`), if it was
+ * ever released; git's version sort, as `codegen breaking` uses it.
+ */
 export function lastReleaseTag(root: string, name: string): string | undefined {
-  const tags = git(root, ["tag", "--list", `${name}@*`]).split("\n").filter(Boolean);
-  return tags.sort((a, b) => compareVersions(a.slice(name.length + 1), b.slice(name.length + 1))).at(-1);
+  return git(root, ["tag", "--list", `${name}@*`, "--sort=-version:refname"]).split("\n").find(Boolean);
 }
 
 /** Files under `dir` that differ between `tag` and the working tree: committed, modified or new. */

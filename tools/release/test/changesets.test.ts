@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { changesetCoverage, pendingChangesets } from "../src/changesets.js";
+import { lastReleaseTag } from "../src/git.js";
 import { publicPackages } from "../src/workspace.js";
 
 const roots: string[] = [];
@@ -69,5 +70,12 @@ describe("release tooling: packages and changeset coverage", () => {
     rmSync(join(root, ".changeset/brave-fox.md"));
     write(root, "packages/core/package.json", JSON.stringify({ name: "@x/core", version: "1.1.0" })); // what `changeset version` does
     expect(changesetCoverage(root, publicPackages(root))).toMatchObject({ problems: [], report: expect.arrayContaining(["@x/core: versioned 1.1.0 since @x/core@1.0.0, ready to release"]) });
+  });
+
+  it("the last release is the highest version, not the last tag in text order", () => {
+    const root = workspace();
+    for (const v of ["1.9.3", "1.10.0", "1.2.0"]) git(root, "tag", `@x/core@${v}`);
+    expect(lastReleaseTag(root, "@x/core")).toBe("@x/core@1.10.0");
+    expect(lastReleaseTag(root, "@x/domain")).toBeUndefined();
   });
 });
