@@ -1,22 +1,28 @@
 import { readFileSync } from "node:fs";
-import { createFileRegistry, fromBinary, fromJsonString, getOption, toBinary, toJson, type DescExtension, type FileRegistry, type JsonValue } from "@bufbuild/protobuf";
-import type { TokenValue } from "@cozebus/nats";
+import {
+  createFileRegistry,
+  fromBinary,
+  fromJson,
+  getOption,
+  toBinary,
+  toJson,
+  type DescExtension,
+  type DescMessage,
+  type FileRegistry,
+  type JsonValue,
+  type Message,
+} from "@bufbuild/protobuf";
+import type { Codec, EventDef } from "@cozebus/nats";
 import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import { eventByType } from "./catalog.js";
 import { usageError } from "./errors.js";
 
-/** An event as a descriptor set declares it (the coze.eventbus.v1.event option). */
-export interface DescribedEvent {
-  readonly type: string;
-  readonly subject: string;
-  readonly delivery: "core" | "jetstream";
-}
-
 /**
  * Events from a FileDescriptorSet (`npm run codegen` writes one to
- * schemas/cozebus.binpb), read by reflection: the CLI can decode, and
- * subscribe to, events of a schema newer than the generated code it was built
- * with.
+ * schemas/cozebus.binpb), read by reflection into the same `EventDef` shape
+ * the generated packages export: the CLI publishes, subscribes to and decodes
+ * events of a schema newer than the generated code it was built with, through
+ * the same EventClient as every other event.
  */
 export class SchemaSet {
   readonly #registry: FileRegistry;
@@ -24,8 +30,7 @@ export class SchemaSet {
 
   private constructor(registry: FileRegistry) {
     this.#registry = registry;
-    const ext = registry.getExtension("coze.eventbus.v1.event");
-    this.#eventOption = ext;
+    this.#eventOption = registry.getExtension("coze.eventbus.v1.event");
   }
 
   /** Reads a descriptor set; a missing or malformed file is a usage error naming the file. */
@@ -43,48 +48,35 @@ export class SchemaSet {
     }
   }
 
-  /** The event by full proto name or message name, when the set declares it as an event. */
-  findEvent(ref: string): DescribedEvent | undefined {
+  /** The event by full proto name or message name, when the set declares it as an event (it carries the event option). */
+  eventDef(ref: string): EventDef | undefined {
     for (const file of this.#registry.files) {
       for (const message of file.messages) {
         if (message.typeName !== ref && message.name !== ref) continue;
-        const option = this.#eventOption ? getOption(message, this.#eventOption) : undefined;
-        const o = option as { subject?: string; delivery?: number } | undefined;
+        const o = (this.#eventOption ? getOption(message, this.#eventOption) : undefined) as { subject?: string; delivery?: number } | undefined;
         if (o?.subject === undefined || o.subject === "") return undefined;
-        return { type: message.typeName, subject: o.subject, delivery: o.delivery === 1 ? "core" : "jetstream" };
+        // Template field (proto name) -> message property, as codegen writes it.
+        const fields: Record<string, string> = {};
+        for (const [, token] of o.subject.matchAll(/\{(\w+)\}/g)) {
+          const f = message.fields.find((x) => x.name === token);
+          if (f !== undefined) fields[token!] = f.localName;
+        }
+        return { type: message.typeName, subject: o.subject, fields, delivery: o.delivery === 1 ? "core" : "jetstream", codec: this.#codec(message) };
       }
     }
     return undefined;
   }
 
-  /**
-   * Encodes an event from proto3 JSON, strictly (unknown fields and wrong
-   * types are usage errors naming the field), and returns the values of its
-   * singular string and integer fields by proto name, to fill the subject.
-   */
-  encode(event: DescribedEvent, json: string): { readonly data: Uint8Array; readonly values: Record<string, TokenValue> } {
-    const desc = this.#registry.getMessage(event.type);
-    if (desc === undefined) throw usageError(`the descriptor set declares ${event.type} but not its message`);
-    let message;
-    try {
-      message = fromJsonString(desc, json, { registry: this.#registry });
-    } catch (err) {
-      throw usageError(`${event.type}: ${(err as Error).message}`);
-    }
-    const values: Record<string, TokenValue> = {};
-    const fields = message as unknown as Record<string, unknown>;
-    for (const f of desc.fields) {
-      const v = fields[f.localName];
-      if (f.fieldKind === "scalar" && (typeof v === "string" || typeof v === "number" || typeof v === "bigint")) values[f.name] = v;
-    }
-    return { data: toBinary(desc, message), values };
-  }
-
-  /** Decodes to proto3 JSON; undefined when the set does not know the type. Throws on undecodable bytes. */
-  decode(type: string, data: Uint8Array): JsonValue | undefined {
-    const desc = this.#registry.getMessage(type);
-    if (desc === undefined) return undefined;
-    return toJson(desc, fromBinary(desc, data), { registry: this.#registry });
+  /** A codec over reflection: binary and strict proto3 JSON (unknown fields and wrong types throw, naming the field). */
+  #codec(desc: DescMessage): Codec<Message> {
+    const registry = this.#registry;
+    return {
+      encode: (m) => ({ finish: () => toBinary(desc, m) }),
+      decode: (bytes) => fromBinary(desc, bytes),
+      fromPartial: (m: Message) => m, // messages here only come from fromJSON or decode
+      toJSON: (m) => toJson(desc, m, { registry }),
+      fromJSON: (json) => fromJson(desc, json as JsonValue, { registry }),
+    };
   }
 }
 
@@ -94,8 +86,6 @@ export class SchemaSet {
  * undefined: the type is unknown to both. Throws on undecodable bytes.
  */
 export function decodeEventJson(type: string, data: Uint8Array, schemas: SchemaSet | undefined): unknown {
-  const fromSet = schemas?.decode(type, data);
-  if (fromSet !== undefined) return fromSet;
-  const entry = eventByType(type);
-  return entry === undefined ? undefined : entry.def.codec.toJSON(entry.def.codec.decode(data));
+  const def = schemas?.eventDef(type) ?? eventByType(type)?.def;
+  return def === undefined ? undefined : def.codec.toJSON(def.codec.decode(data));
 }

@@ -1,31 +1,26 @@
-import { EventClient, SubjectTemplate, type PublishReceipt } from "@cozebus/nats";
+import { EventClient, type EventDef, type PublishReceipt } from "@cozebus/nats";
 import { findEvent } from "../catalog.js";
 import { connectBus, type GlobalFlags } from "../connect.js";
 import { usageError } from "../errors.js";
 import { readEventJson } from "../json-input.js";
-import type { DescribedEvent, SchemaSet } from "../schemas.js";
+import type { SchemaSet } from "../schemas.js";
 
 function printReceipt(type: string, r: PublishReceipt, json: boolean): void {
   if (json) process.stdout.write(`${JSON.stringify(r)}\n`);
   else process.stdout.write(`published ${type} on ${r.subject}${r.stream !== undefined ? ` (stream ${r.stream}, seq ${r.seq}${r.duplicate ? ", duplicate" : ""})` : " (core)"} id ${r.id}\n`);
 }
 
-/** An event only the descriptor set knows (a schema newer than this build): encoded by reflection. */
-async function pubDescribed(event: DescribedEvent, json: string, schemas: SchemaSet, flags: GlobalFlags): Promise<number> {
-  const { data, values } = schemas.encode(event, json); // checked before connecting
+/** The domain of an event's subject template: `coze.<domain>.…`. */
+const domainOf = (def: EventDef): string => def.subject.split(".")[1] ?? "";
+
+/** Publishes a message the caller has already checked, and prints the receipt. */
+async function publish(def: EventDef, domain: string, message: unknown, flags: GlobalFlags): Promise<number> {
   const bus = await connectBus(flags);
   try {
-    const subject = bus.subject(SubjectTemplate.parse(event.subject), values); // a SubjectError is exit 2
-    let r: PublishReceipt;
-    // NATS_USE_JETSTREAM, when set, wins over the schema's delivery (as for generated events).
-    const delivery = bus.useJetStream === undefined ? event.delivery : bus.useJetStream ? "jetstream" : "core";
-    if (delivery === "jetstream") {
-      const ack = await (await bus.jetstream()).publish(subject, data, { type: event.type });
-      r = { id: ack.id, subject, delivery: "jetstream", stream: ack.stream, seq: ack.seq, duplicate: ack.duplicate };
-    } else {
-      r = { id: bus.publish(subject, data, { type: event.type }).id, subject, delivery: "core" };
-    }
-    printReceipt(event.type, r, flags.json);
+    const client = new EventClient(bus, domain, def);
+    const partial = message as never;
+    client.subjectFor(partial); // validates the subject fields (a SubjectError is exit 2)
+    printReceipt(def.type, await client.publish(partial), flags.json);
     return 0;
   } finally {
     await bus.drain().catch(() => undefined);
@@ -40,20 +35,18 @@ async function pubDescribed(event: DescribedEvent, json: string, schemas: Schema
 export async function pubCommand(args: readonly string[], flags: GlobalFlags & { readonly schemas?: SchemaSet }): Promise<number> {
   const [ref, json] = args;
   if (ref === undefined || json === undefined) throw usageError('usage: cozebus pub <event> <json>   e.g. cozebus pub workflow.executionStarted \'{"workflowId":"wf_1"}\'');
-  const described = flags.schemas?.findEvent(ref);
-  if (described !== undefined && flags.schemas !== undefined) return pubDescribed(described, json, flags.schemas, flags);
+  // Everything is checked before connecting: bad input never reaches the bus.
+  const described = flags.schemas?.eventDef(ref);
+  if (described !== undefined) {
+    let message: unknown;
+    try {
+      message = described.codec.fromJSON(JSON.parse(json));
+    } catch (err) {
+      throw usageError(`${described.type}: ${(err as Error).message}`);
+    }
+    return publish(described, domainOf(described), message, flags);
+  }
   const entry = findEvent(ref);
   if (entry === undefined) throw usageError(`unknown event "${ref}"; list them with "cozebus events"`);
-  // Everything is checked before connecting: bad input never reaches the bus.
-  const message = entry.def.codec.fromJSON(readEventJson(json, entry.def.type, entry.fields));
-  const bus = await connectBus(flags);
-  try {
-    const client = new EventClient(bus, entry.domain, entry.def);
-    const partial = message as never;
-    client.subjectFor(partial); // validates the subject fields (a SubjectError is exit 2)
-    printReceipt(entry.def.type, await client.publish(partial), flags.json);
-    return 0;
-  } finally {
-    await bus.drain().catch(() => undefined);
-  }
+  return publish(entry.def, entry.domain, entry.def.codec.fromJSON(readEventJson(json, entry.def.type, entry.fields)), flags);
 }

@@ -1,4 +1,4 @@
-import { checkSubscribePattern, EventClient, SubjectTemplate, type InboundMessage } from "@cozebus/nats";
+import { checkSubscribePattern, type InboundMessage } from "@cozebus/nats";
 import { findEvent } from "../catalog.js";
 import { connectBus, type GlobalFlags } from "../connect.js";
 import { usageError } from "../errors.js";
@@ -39,15 +39,10 @@ function render(m: InboundMessage, json: boolean, schemas: SchemaSet | undefined
 export async function subCommand(args: readonly string[], flags: GlobalFlags & SubFlags): Promise<number> {
   const [ref] = args;
   if (ref === undefined) throw usageError("usage: cozebus sub <event|subject-pattern> [--group G] [--count N] [--json]");
-  const described = flags.schemas?.findEvent(ref);
-  const entry = findEvent(ref);
+  // A newer descriptor set wins over this build's catalogue; anything else is a subject pattern.
+  const def = flags.schemas?.eventDef(ref) ?? findEvent(ref)?.def;
   const bus = await connectBus(flags);
-  const pattern =
-    described !== undefined
-      ? SubjectTemplate.parse(described.subject).pattern({}, bus.prefix)
-      : entry !== undefined
-        ? new EventClient(bus, entry.domain, entry.def).template.pattern({}, bus.prefix)
-        : checkSubscribePattern(ref);
+  const pattern = def !== undefined ? bus.pattern(def.subject) : checkSubscribePattern(ref);
   let seen = 0;
   let done!: () => void;
   const finished = new Promise<void>((r) => (done = r));
