@@ -27,7 +27,12 @@ const COMMANDS: ReadonlyArray<{ readonly name: string; readonly usage: string; r
   { name: "pub", usage: "pub <event> <json> [--schemas F]", about: "publish one event (proto3 JSON); prints the subject and, for JetStream, stream and sequence" },
   { name: "sub", usage: "sub <event|subject-pattern> [--group G] [--count N] [--json] [--schemas F]", about: "print events as they arrive (core NATS: never takes events from durable consumers)" },
   { name: "request", usage: "request <operation> <json> [--timeout ms]", about: "send a request, print the typed reply as JSON" },
-  { name: "streams", usage: "streams apply | list | info [stream] [--json]", about: "provision the domains' streams and the DLQ; list them; one in full\n(limits, cluster, consumers, match with the schemas)" },
+  {
+    name: "streams",
+    usage: "streams apply | list | info [stream] | prune [stream] [--yes] [--force] [--json]",
+    about:
+      "apply: provision the domains' streams and the DLQ, additively (never removes a subject or\nlowers a limit another build may use); list: them all; info: one in full (limits, cluster,\nconsumers, builds that provisioned it, match with the schemas); prune: list what the streams\nhave that these schemas do not need, with why, and remove it with --yes (--force: even when a\nnewer build provisioned the stream)",
+  },
   { name: "dlq", usage: "dlq list [--limit N] | show <seq> [--schemas F] | replay <seq> | replay --all", about: "dead letters: why, from where, how many deliveries; replay to the original subject" },
   { name: "doctor", usage: "doctor [--monitor http://host:8222] [--json]", about: "check config, connection, auth, TLS, server version, JetStream, streams against the\nschemas, dead letters and monitoring; each finding with its fix (exit 1 when a check failed)" },
   { name: "bench", usage: "bench [--messages N] [--rounds R] [--json]", about: "cozebus against raw nats.js on the same server: msg/s and ratios\n(creates and deletes COZEBUS_BENCH_* streams)" },
@@ -65,6 +70,8 @@ async function main(argv: readonly string[]): Promise<number> {
       timeout: { type: "string" },
       limit: { type: "string" },
       all: { type: "boolean", default: false },
+      yes: { type: "boolean", default: false },
+      force: { type: "boolean", default: false },
       events: { type: "string" },
       monitor: { type: "string" },
       messages: { type: "string" },
@@ -103,7 +110,7 @@ async function main(argv: readonly string[]): Promise<number> {
       return requestCommand(args, { ...flags, ...(timeout !== undefined ? { timeout } : {}) });
     }
     case "streams":
-      return streamsCommand(args, flags);
+      return streamsCommand(args, { ...flags, yes: values.yes, force: values.force });
     case "bench": {
       if (args.length > 0) throw usageError("usage: cozebus bench [--messages N] [--rounds R] [--json]");
       const messages = int("messages", values.messages);

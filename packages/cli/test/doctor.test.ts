@@ -74,7 +74,7 @@ describe("cozebus doctor", () => {
     const bus = await openBus({ servers: server.url, env: {}, logger: silentLogger });
     try {
       const js = await bus.jetstream();
-      await js.ensureStream({ ...js.domainStream("agent", { storage: "memory", maxBytes: 1024 ** 2 }), subjects: ["coze.agent.*.published"] });
+      await js.ensureStream(js.domainStream("agent", ["coze.agent.*.published"], { storage: "memory", maxBytes: 1024 ** 2 }));
       await js.ensureStream(js.deadLetterStream());
       await js.publish("coze.dlq.test", new Uint8Array([1]), { type: "test" });
     } finally {

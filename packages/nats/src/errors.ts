@@ -24,7 +24,31 @@ export type CozebusErrorCode =
   | "JETSTREAM_UNAVAILABLE"
   | "PUBLISH_REJECTED"
   | "PUBLISH_TIMEOUT"
-  | "SEQUENCE_CONFLICT";
+  | "SEQUENCE_CONFLICT"
+  | "UNKNOWN_EVENT";
+
+/**
+ * Marks cozebus errors with a registry symbol, so that checks hold across two
+ * installed copies of the package (a domain package may bring its own), where
+ * `instanceof` would fail.
+ */
+const BRAND = Symbol.for("cozebus.error");
+
+/** How a handler's failure is settled: retried, dead-lettered at once, or handed back as unknown. */
+export type FailureKind = "retryable" | "non-retryable" | "undecodable" | "unknown-event";
+const KIND = Symbol.for("cozebus.failure-kind");
+
+/** The settlement kind of a handler's error, across package copies; plain errors are retryable. */
+export function failureKind(err: unknown): FailureKind {
+  const k = (err as { [KIND]?: unknown } | null)?.[KIND];
+  return k === "non-retryable" || k === "undecodable" || k === "unknown-event" ? k : "retryable";
+}
+
+/** Whether `err` is a cozebus error (optionally with this code), also when thrown by another copy of the package. */
+export function isCozebusError(err: unknown, code?: CozebusErrorCode): err is CozebusError {
+  if (typeof err !== "object" || err === null || (err as { [BRAND]?: unknown })[BRAND] !== true) return false;
+  return code === undefined || (err as CozebusError).code === code;
+}
 
 export class CozebusError extends Error {
   constructor(
@@ -34,6 +58,7 @@ export class CozebusError extends Error {
   ) {
     super(message, options);
     this.name = new.target.name;
+    Object.defineProperty(this, BRAND, { value: true });
   }
 }
 
@@ -218,7 +243,15 @@ export class RetryableError extends Error {
   constructor(message: string, readonly delayMs?: number, options?: ErrorOptions) {
     super(message, options);
     this.name = "RetryableError";
+    Object.defineProperty(this, KIND, { value: "retryable", configurable: true });
   }
+}
+
+/** The delay a RetryableError asks for, across package copies. */
+export function retryDelayOf(err: unknown): number | undefined {
+  if (failureKind(err) !== "retryable") return undefined;
+  const d = (err as { delayMs?: unknown } | null)?.delayMs;
+  return typeof d === "number" && Number.isFinite(d) && d >= 0 ? d : undefined;
 }
 
 /** Throw from a JetStream handler when retrying cannot help: the event goes to the dead-letter stream at once. */
@@ -226,6 +259,7 @@ export class NonRetryableError extends Error {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "NonRetryableError";
+    Object.defineProperty(this, KIND, { value: "non-retryable", configurable: true });
   }
 }
 
@@ -234,5 +268,24 @@ export class DecodeError extends NonRetryableError {
   constructor(readonly subject: string, message: string, options?: ErrorOptions) {
     super(`cannot decode the event on "${subject}": ${message}`, options);
     this.name = "DecodeError";
+    Object.defineProperty(this, KIND, { value: "undecodable", configurable: true });
+  }
+}
+
+/**
+ * A consumer received an event it cannot name: its type (ce-type) or
+ * subject belongs to no event this build knows — typically a newer build's
+ * event during a rolling upgrade. It is never acked away: handed back for
+ * another instance while deliveries remain, then dead-lettered with the
+ * reason "unknown-event", to be replayed once a build that knows it runs.
+ */
+export class UnknownEventError extends CozebusError {
+  constructor(
+    readonly subject: string,
+    readonly eventType: string | undefined,
+    known: string,
+  ) {
+    super("UNKNOWN_EVENT", `${eventType !== undefined ? `event type ${eventType}` : "an event without ce-type"} on "${subject}" is not one this build knows (${known}): handed back, and dead-lettered as unknown-event after the last delivery; replay it once a build that knows it runs`);
+    Object.defineProperty(this, KIND, { value: "unknown-event", configurable: true });
   }
 }

@@ -44,8 +44,11 @@ export {
   HandlerError,
   SlowConsumerError,
   DrainTimeoutError,
+  UnknownEventError,
+  isCozebusError,
+  failureKind,
 } from "./errors.js";
-export type { CozebusErrorCode } from "./errors.js";
+export type { CozebusErrorCode, FailureKind } from "./errors.js";
 
 // JetStream: at-least-once delivery.
 export { JetStream } from "./jetstream/client.js";
@@ -55,8 +58,8 @@ export { DurableConsumer, durableName } from "./jetstream/consumer.js";
 export type { ConsumerSpec, ConsumeOptions, ConsumerStatus, ConsumerStats, DeliveredMessage, DeliveryHandler, DeliveryInfo } from "./jetstream/consumer.js";
 export { DEFAULT_RETRY, backoffDelay } from "./jetstream/retry-policy.js";
 export type { RetryPolicy, RetryPolicyInput, BackoffPolicy } from "./jetstream/retry-policy.js";
-export { DEFAULT_STREAM_LIMITS, DEFAULT_DLQ_LIMITS, domainStream, deadLetterStream, streamNamePrefix, compareStream } from "./jetstream/streams.js";
-export type { StreamSpec, StreamLimits, EnsureResult, StreamCheck, StreamDrift } from "./jetstream/streams.js";
+export { DEFAULT_STREAM_LIMITS, DEFAULT_DLQ_LIMITS, domainStream, domainStreamName, deadLetterStream, streamNamePrefix, compareStream, provisionedBy } from "./jetstream/streams.js";
+export type { StreamSpec, StreamLimits, EnsureResult, StreamCheck, StreamDrift, PrunePlan, PruneChange } from "./jetstream/streams.js";
 export { DeadLetters, DLQ_HEADER } from "./jetstream/dead-letters.js";
 export type { DeadLetter, DeadLetterReason, DeadLetterListOptions } from "./jetstream/dead-letters.js";
 export {
@@ -79,4 +82,4 @@ export type { EventContext, PublishOptions, PublishReceipt, EventSubscribeOption
 export { OperationClient } from "./events/operation-client.js";
 export type { RequestCallOptions, ServeOptions as OperationServeOptions } from "./events/operation-client.js";
 export { domainClient } from "./events/domain-client.js";
-export type { DomainClient, DomainEvent } from "./events/domain-client.js";
+export type { DomainClient, DomainClientOptions, DomainEvent } from "./events/domain-client.js";

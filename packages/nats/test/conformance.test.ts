@@ -4,8 +4,24 @@
  */
 import { startNatsServer, type NatsServer } from "@cozebus/testing";
 import { runConformanceSuite, type ConformanceMessage, type ConformanceTransport } from "@cozebus/testing/conformance";
-import { DrainTimeoutError, NonRetryableError, openBus, type Bus, type InboundMessage } from "../src/index.js";
-import { memoryLogger } from "./helpers.js";
+import type { ConformanceSubscribeOptions, TypedBuild, TypedDelivery } from "@cozebus/testing/conformance";
+import {
+  DrainTimeoutError,
+  NonRetryableError,
+  domainClient,
+  openBus,
+  type Bus,
+  type DeadLetterReason,
+  type DomainClient,
+  type DomainDef,
+  type EventClient,
+  type EventContext,
+  type EventDef,
+  type EventSubscribeOptions,
+  type InboundMessage,
+} from "../src/index.js";
+import { memoryLogger, provisionRaw } from "./helpers.js";
+import { testDomain, type Payload } from "./typed-domain.js";
 
 const TYPE = "cozebus.conformance.v1.Event";
 const ROOT = "coze.conf";
@@ -22,6 +38,40 @@ async function quietDrain(bus: Bus): Promise<void> {
 
 type Mode = "core" | "jetstream";
 
+function typedOptions(group: string, o: ConformanceSubscribeOptions = {}): EventSubscribeOptions {
+  return {
+    group,
+    ...(o.concurrency !== undefined ? { concurrency: o.concurrency } : {}),
+    ...(o.orderBySubject ? { orderBy: "subject" as const } : {}),
+    retry: {
+      ...(o.maxDeliveries !== undefined ? { maxDeliveries: o.maxDeliveries } : {}),
+      ...(o.ackWaitMs !== undefined ? { ackWaitMs: o.ackWaitMs } : {}),
+      backoff: { initialMs: o.retryDelayMs ?? 50, multiplier: 1, maxMs: o.retryDelayMs ?? 50, jitter: 0 },
+    },
+  };
+}
+
+const delivered = (name: string, event: Payload, ctx: EventContext): TypedDelivery => ({ name, key: event.key, payload: event.payload, id: ctx.id, attempt: ctx.attempt });
+
+/** The suite's typed facet, on the real typed layer: EventClient and domainClient(...).subscribeAll. */
+function typedBuild(bus: Bus, client: DomainClient<DomainDef>): TypedBuild {
+  const events = client as unknown as Record<string, EventClient<EventDef>>;
+  const names = Object.keys(events).filter((k) => typeof (events[k] as { publish?: unknown } | undefined)?.publish === "function");
+  const eventClient = (name: string): EventClient<EventDef> => {
+    const c = events[name];
+    if (!names.includes(name) || c === undefined) throw new Error(`this build has no event ${name}`);
+    return c;
+  };
+  return {
+    events: names,
+    provision: async () => void (await client.provision()),
+    publish: async (name, key, payload) => ({ id: (await eventClient(name).publish({ key, payload })).id }),
+    subscribe: (name, group, handler, o) => eventClient(name).subscribe((event, ctx) => handler(delivered(name, event as Payload, ctx)), typedOptions(group, o)),
+    subscribeAll: (group, handler, o) => client.subscribeAll((e) => handler(delivered(e.type, e.event as Payload, e.ctx)), typedOptions(group, o)),
+    subjectOf: (name, key) => bus.subject(eventClient(name).template, { key }),
+  };
+}
+
 async function transport(mode: Mode, server: NatsServer, buses: Bus[]): Promise<ConformanceTransport> {
   const bus = await openBus({ servers: server.url, env: {}, logger: memoryLogger(), onError: () => undefined, reconnect: { waitMs: 100, jitterMs: 50 } });
   buses.push(bus);
@@ -29,8 +79,8 @@ async function transport(mode: Mode, server: NatsServer, buses: Bus[]): Promise<
   const t: ConformanceTransport = {
     subject: (...tokens) => [ROOT, ...tokens].join("."),
     pattern: (...tokens) => [ROOT, ...tokens, ">"].join("."),
-    async publish(subject, data, headers) {
-      const event = { type: TYPE, ...(headers ? { headers } : {}) };
+    async publish(subject, data, headers, type) {
+      const event = { type: type ?? TYPE, ...(headers ? { headers } : {}) };
       if (js) return { id: (await js.publish(subject, data, event)).id };
       return { id: bus.publish(subject, data, event).id };
     },
@@ -61,8 +111,13 @@ async function transport(mode: Mode, server: NatsServer, buses: Bus[]): Promise<
     nonRetryable: (message) => new NonRetryableError(message),
     async deadLetters() {
       if (!js) return [];
-      return (await js.deadLetters.list()).map((d) => ({ subject: d.subject, deliveries: d.deliveries, reason: d.reason }));
+      return (await js.deadLetters.list({ limit: 10_000 })).map((d) => ({ subject: d.subject, deliveries: d.deliveries, reason: d.reason, ...(d.eventId !== undefined ? { id: d.eventId } : {}) }));
     },
+    async replayDeadLetters(reason) {
+      if (!js) return 0;
+      return js.deadLetters.replayAll(reason !== undefined ? { reason: reason as DeadLetterReason } : {});
+    },
+    typed: (domain, build) => Promise.resolve(typedBuild(bus, domainClient(bus, testDomain(domain, build, mode), { build: `@cozebus/conformance-${domain}@${build === "old" ? "1.0.0" : "1.1.0"}` }))),
     peer: () => transport(mode, server, buses),
     restartServer: () => server.restart("SIGKILL"),
     drain: () => quietDrain(bus),
@@ -79,7 +134,7 @@ for (const mode of ["core", "jetstream"] as const) {
       const t = await transport(mode, server, buses);
       if (mode === "jetstream") {
         const js = await buses[0]!.jetstream();
-        await js.provision(["conf"]);
+        await provisionRaw(js, "conf");
       }
       return {
         transport: t,

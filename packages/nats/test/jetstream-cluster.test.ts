@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startNatsCluster, type NatsCluster } from "@cozebus/testing";
 import { openBus, type Bus, type JetStream } from "../src/index.js";
-import { bytes, memoryLogger, waitFor } from "./helpers.js";
+import { bytes, memoryLogger, provisionRaw, waitFor } from "./helpers.js";
 
 let cluster: NatsCluster;
 let bus: Bus;
@@ -20,7 +20,7 @@ beforeAll(async () => {
   // Right after start the meta leader may still be settling: retry provisioning briefly.
   for (let i = 0; ; i++) {
     try {
-      await js.provision(["workflow"]);
+      await provisionRaw(js, "workflow");
       break;
     } catch (err) {
       if (i > 50) throw err;

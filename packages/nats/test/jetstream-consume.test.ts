@@ -11,7 +11,7 @@ import {
   type DeliveredMessage,
   type JetStream,
 } from "../src/index.js";
-import { bytes, memoryLogger, sleep, text, waitFor } from "./helpers.js";
+import { bytes, memoryLogger, provisionRaw, sleep, text, waitFor } from "./helpers.js";
 
 const cleanup: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
@@ -25,7 +25,7 @@ async function setup(): Promise<{ server: NatsServer; bus: Bus; js: JetStream; e
   const bus = await openBus({ servers: server.url, env: {}, logger: memoryLogger(), onError: (e) => void errors.push(e), reconnect: { waitMs: 100, jitterMs: 50 } });
   cleanup.push(() => bus.close());
   const js = await bus.jetstream();
-  await js.provision(["workflow"]);
+  await provisionRaw(js, "workflow");
   return { server, bus, js, errors };
 }
 

@@ -9,7 +9,7 @@ import {
   type Bus,
   type JetStream,
 } from "../src/index.js";
-import { bytes, memoryLogger } from "./helpers.js";
+import { bytes, memoryLogger, provisionRaw } from "./helpers.js";
 
 const cleanup: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
@@ -22,7 +22,7 @@ async function setup(publisher: Parameters<Bus["jetstream"]>[0] = {}): Promise<{
   const bus = await openBus({ servers: server.url, env: {}, logger: memoryLogger(), reconnect: { waitMs: 100, jitterMs: 50 } });
   cleanup.push(() => bus.close());
   const js = await bus.jetstream(publisher);
-  await js.provision(["workflow"]);
+  await provisionRaw(js, "workflow");
   return { server, bus, js };
 }
 
@@ -75,7 +75,7 @@ describe("JetStream publish", () => {
 
   it("a full stream (discard new) refuses loudly instead of dropping old events", async () => {
     const { js } = await setup();
-    await js.ensureStream(js.domainStream("tiny", { maxMsgs: 3 }));
+    await js.ensureStream(js.domainStream("tiny", ["coze.tiny.>"], { maxMsgs: 3 }));
     for (let i = 0; i < 3; i++) await js.publish(`coze.tiny.t.e${i}`, bytes(""), { type: "t" });
     const err = await js.publish("coze.tiny.t.e4", bytes(""), { type: "t" }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(PublishRejectedError);

@@ -38,6 +38,39 @@ export interface ConformanceDeadLetter {
   readonly subject: string;
   readonly deliveries: number;
   readonly reason: string;
+  /** The event's id (ce-id), when it had one. */
+  readonly id?: string;
+}
+
+/** An event as a typed handler received it. */
+export interface TypedDelivery {
+  /** The event's name in its domain client (`a`, `b`, `c`). */
+  readonly name: string;
+  readonly key: string;
+  readonly payload: string;
+  readonly id: string;
+  readonly attempt: number;
+}
+
+/**
+ * One build of a small test domain, driven through the typed layer
+ * (EventClient, domainClient().subscribeAll, provision). The suite asks for
+ * an "old" build that knows events `a` and `b` and a "new" build that also
+ * knows `c`: one minor schema release, as it rolls through a fleet. Each
+ * event's subject has one field, `key`; its payload is a string.
+ */
+export interface TypedBuild {
+  /** The events this build knows. */
+  readonly events: readonly string[];
+  /** The domain client's provision(): additive on a shared stream. */
+  provision(): Promise<void>;
+  publish(event: string, key: string, payload: string): Promise<{ readonly id: string }>;
+  /** EventClient.subscribe of one event. */
+  subscribe(event: string, group: string, handler: (e: TypedDelivery) => void | Promise<void>, options?: ConformanceSubscribeOptions): Promise<ConformanceSubscription>;
+  /** domainClient().subscribeAll: every event of the domain, one handler. */
+  subscribeAll(group: string, handler: (e: TypedDelivery) => void | Promise<void>, options?: ConformanceSubscribeOptions): Promise<ConformanceSubscription>;
+  /** The subject an event of this build with this key is published on (for raw publishes of foreign or broken events). */
+  subjectOf(event: string, key: string): string;
 }
 
 /** What the suite drives. `subject(...)` returns subjects under the transport's own root. */
@@ -46,7 +79,8 @@ export interface ConformanceTransport {
   subject(...tokens: string[]): string;
   /** A pattern matching every subject made with these leading tokens. */
   pattern(...tokens: string[]): string;
-  publish(subject: string, data: Uint8Array, headers?: Readonly<Record<string, string>>): Promise<{ readonly id: string }>;
+  /** A raw publish; `type` is the event type (ce-type) to send, the transport's own test type when omitted. */
+  publish(subject: string, data: Uint8Array, headers?: Readonly<Record<string, string>>, type?: string): Promise<{ readonly id: string }>;
   subscribe(
     pattern: string,
     group: string,
@@ -56,6 +90,13 @@ export interface ConformanceTransport {
   /** Throw this from a handler for a message that can never succeed. */
   nonRetryable(message: string): Error;
   deadLetters(): Promise<ConformanceDeadLetter[]>;
+  /** Replays the dead letters of one reason (all when omitted) to where they came from; returns how many. */
+  replayDeadLetters(reason?: string): Promise<number>;
+  /**
+   * The typed layer on this connection: a build ("old": events a, b; "new":
+   * a, b, c) of the test domain `domain` (lower-case, unique per test).
+   */
+  typed(domain: string, build: "old" | "new"): Promise<TypedBuild>;
   /** A second, independent connection (another instance of the service). */
   peer(): Promise<ConformanceTransport>;
   /** Restart the server, keeping its store. */
@@ -330,6 +371,124 @@ export function runConformanceSuite(
       await until("handlers running", () => started === 5);
       await worker.drain();
       expect(finished).toBe(5);
+    });
+
+    it("typed: EventClient publish and subscribe, with id, key and attempt", async () => {
+      const t = await setup();
+      const build = await t.typed("tyrt", "old");
+      await build.provision();
+      const got: TypedDelivery[] = [];
+      await build.subscribe("a", "g", (e) => void got.push(e));
+      const sent = await build.publish("a", "k1", "hello");
+      await until("the typed event", () => got.length === 1);
+      expect(got[0]).toEqual({ name: "a", key: "k1", payload: "hello", id: sent.id, attempt: 1 });
+    });
+
+    it("typed: subscribeAll names every event of the domain", async () => {
+      const t = await setup();
+      const build = await t.typed("tyall", "new");
+      await build.provision();
+      const got: TypedDelivery[] = [];
+      await build.subscribeAll("g", (e) => void got.push(e));
+      for (const name of build.events) await build.publish(name, `k-${name}`, name.toUpperCase());
+      await until("one of each", () => got.length === build.events.length);
+      expect(got.map((e) => [e.name, e.key, e.payload]).sort()).toEqual(build.events.map((n) => [n, `k-${n}`, n.toUpperCase()]).sort());
+    });
+
+    it("typed: two builds in one group, the newer publishing an event the older cannot name: each event handled by a build that knows it", async () => {
+      const t = await setup();
+      const peer = await t.peer();
+      const older = await t.typed("tymix", "old");
+      const newer = await peer.typed("tymix", "new");
+      await older.provision();
+      await newer.provision();
+      const handled = new Map<string, { build: string; name: string }>();
+      // Many deliveries allowed: an event the older build is handed is given back until the newer one takes it.
+      const opts = { maxDeliveries: 30, retryDelayMs: 20 };
+      await older.subscribeAll("g", (e) => void handled.set(e.id, { build: "old", name: e.name }), opts);
+      await newer.subscribeAll("g", (e) => void handled.set(e.id, { build: "new", name: e.name }), opts);
+      const sent = new Map<string, string>();
+      for (let i = 0; i < 60; i++) {
+        const name = newer.events[i % 3]!;
+        sent.set((await newer.publish(name, `k${i % 5}`, String(i))).id, name);
+      }
+      await until("every event", () => [...sent.keys()].every((id) => handled.has(id)), 30_000);
+      for (const [id, name] of sent) expect(handled.get(id)?.name).toBe(name);
+      expect([...handled.values()].filter((h) => h.name === "c").every((h) => h.build === "new")).toBe(true);
+    });
+
+    when(features.durable && features.redelivery && features.deadLetters)(
+      "typed: rolling upgrade — provisioned old, new, old again, both publishing: none refused, none acked away, every event accounted for by id",
+      async () => {
+        const t = await setup();
+        const peer = await t.peer();
+        const older = await t.typed("tyroll", "old");
+        const newer = await peer.typed("tyroll", "new");
+        const handled = new Map<string, { build: string; name: string }>();
+        const sent = new Map<string, string>();
+        const publish = async (b: TypedBuild, n: number, tag: string): Promise<void> => {
+          for (let i = 0; i < n; i++) {
+            const name = b.events[i % b.events.length]!;
+            sent.set((await b.publish(name, `${tag}${i % 4}`, `${tag}-${i}`)).id, name);
+          }
+        };
+        const opts = { maxDeliveries: 3, retryDelayMs: 20 };
+        // 1. Only the old build runs. The new build's first replica provisions and publishes:
+        //    its new event has no build in the group that knows it, so it must wait in the dead letters.
+        await older.provision();
+        const oldSub = await older.subscribeAll("g", (e) => void handled.set(e.id, { build: "old", name: e.name }), opts);
+        await publish(older, 20, "o1");
+        await newer.provision();
+        await publish(newer, 30, "n1");
+        const unknownIds = [...sent].filter(([, name]) => name === "c").map(([id]) => id);
+        await until("the new events in the dead letters", async () => (await t.deadLetters()).filter((d) => d.reason === "unknown-event").length === unknownIds.length);
+        const parked = (await t.deadLetters()).filter((d) => d.reason === "unknown-event");
+        expect(parked.map((d) => d.id).sort()).toEqual([...unknownIds].sort());
+        expect(parked.every((d) => d.deliveries === 3)).toBe(true);
+        // 2. An old replica restarts and provisions again; the new build's replica joins the group.
+        await older.provision();
+        await newer.subscribeAll("g", (e) => void handled.set(e.id, { build: "new", name: e.name }), opts);
+        await publish(older, 20, "o2");
+        await publish(newer, 30, "n2");
+        // Nothing was refused (every publish above resolved); nothing was acked away: each event is handled or parked.
+        const accounted = async (): Promise<boolean> => {
+          const dlq = new Set((await t.deadLetters()).map((d) => d.id));
+          return [...sent.keys()].every((id) => handled.has(id) || dlq.has(id));
+        };
+        await until("every event handled or parked", accounted, 30_000);
+        expect([...handled.values()].filter((h) => h.name === "c").every((h) => h.build === "new")).toBe(true);
+        // 3. The old build is gone: replay what it could not name; the new build handles it.
+        await oldSub.stop();
+        expect(await t.replayDeadLetters("unknown-event")).toBeGreaterThanOrEqual(unknownIds.length);
+        await until("every event handled", () => [...sent.keys()].every((id) => handled.has(id)), 30_000);
+        for (const [id, name] of sent) expect(handled.get(id)?.name).toBe(name);
+        expect((await t.deadLetters()).filter((d) => d.reason === "unknown-event")).toEqual([]);
+      },
+    );
+
+    when(features.deadLetters)("typed: an event of another type on a subscribed subject is not acked away", async () => {
+      const t = await setup();
+      const build = await t.typed("tyforeign", "old");
+      await build.provision();
+      const got: TypedDelivery[] = [];
+      await build.subscribe("a", "g", (e) => void got.push(e), { maxDeliveries: 2, retryDelayMs: 20 });
+      const foreign = await t.publish(build.subjectOf("a", "k"), bytes(JSON.stringify({ key: "k", payload: "x" })), {}, "cozebus.conformance.v1.Other");
+      await until("the dead letter", async () => (await t.deadLetters()).some((d) => d.id === foreign.id));
+      expect((await t.deadLetters()).find((d) => d.id === foreign.id)).toMatchObject({ reason: "unknown-event", deliveries: 2 });
+      expect(got).toEqual([]);
+    });
+
+    when(features.deadLetters)("typed: undecodable bytes go to the dead letters at once; the next event still flows", async () => {
+      const t = await setup();
+      const build = await t.typed("tybad", "old");
+      await build.provision();
+      const got: TypedDelivery[] = [];
+      await build.subscribeAll("g", (e) => void got.push(e));
+      const bad = await t.publish(build.subjectOf("a", "k"), bytes("{not json"), {}, "cozebus.conformance.v1.A");
+      await build.publish("a", "k", "fine");
+      await until("the good event", () => got.length === 1);
+      await until("the dead letter", async () => (await t.deadLetters()).some((d) => d.id === bad.id));
+      expect((await t.deadLetters()).find((d) => d.id === bad.id)).toMatchObject({ reason: "undecodable", deliveries: 1 });
     });
   });
 }

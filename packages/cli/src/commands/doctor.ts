@@ -9,10 +9,10 @@ import {
   type Bus,
   type ResolvedConfig,
   type ServerFeature,
-  type StreamSpec,
+  provisionedBy,
 } from "@cozebus/nats";
 import { busOptions, connectBus, type GlobalFlags } from "../connect.js";
-import { wantedStreams } from "../domains.js";
+import { wantedStreams, type WantedStream } from "../domains.js";
 
 export interface DoctorFlags extends GlobalFlags {
   /** The server's monitoring endpoint, e.g. http://127.0.0.1:8222 (or NATS_MONITOR_URL). */
@@ -147,7 +147,7 @@ function checkServer(bus: Bus, report: (f: Finding) => void): void {
 }
 
 /** Returns the streams the schemas want when JetStream is usable (so they are worth checking), else undefined. */
-async function checkJetStream(bus: Bus, config: ResolvedConfig, report: (f: Finding) => void): Promise<readonly StreamSpec[] | undefined> {
+async function checkJetStream(bus: Bus, config: ResolvedConfig, report: (f: Finding) => void): Promise<readonly WantedStream[] | undefined> {
   if (config.useJetStream === false) {
     report({ check: "jetstream", status: "skip", detail: "NATS_USE_JETSTREAM=false: every event goes over core NATS (at-most-once); no streams are needed" });
     return undefined;
@@ -170,7 +170,7 @@ async function checkJetStream(bus: Bus, config: ResolvedConfig, report: (f: Find
     report({ check: "jetstream", status: "fail", detail: `NATS_STREAM_REPLICAS=${config.streamReplicas} but this server is not part of a cluster`, fix: "set NATS_STREAM_REPLICAS=1, or connect to a JetStream cluster with at least that many servers" });
   }
   const specs = await wantedStreams(bus);
-  const needed = specs.reduce((sum, s) => sum + s.limits.maxBytes * s.replicas, 0);
+  const needed = specs.reduce((sum, { spec: s }) => sum + s.limits.maxBytes * s.replicas, 0);
   if (l.max_storage > 0 && needed > l.max_storage) {
     report({
       check: "jetstream",
@@ -182,18 +182,42 @@ async function checkJetStream(bus: Bus, config: ResolvedConfig, report: (f: Find
   return specs;
 }
 
-async function checkStreams(bus: Bus, specs: readonly StreamSpec[], report: (f: Finding) => void): Promise<void> {
+async function checkStreams(bus: Bus, wanted: readonly WantedStream[], report: (f: Finding) => void): Promise<void> {
   const js = await bus.jetstream();
   const dlq = js.deadLetterStream().name;
   let deadLetters = 0;
-  for (const spec of specs) {
+  for (const { spec } of wanted) {
     const c = await js.checkStream(spec);
-    if (c.status !== "missing" && spec.name === dlq) deadLetters = c.info.state.messages;
-    if (c.status === "missing") report({ check: "stream", status: "warn", detail: `${spec.name} does not exist: JetStream events on ${spec.subjects.join(", ")} are refused`, fix: FIX.streams });
-    else if (c.status === "matches") report({ check: "stream", status: "ok", detail: `${spec.name} matches the schemas (${c.info.state.messages} messages)` });
-    else if (c.drift.fixed.length > 0) {
-      report({ check: "stream", status: "fail", detail: `${spec.name}: ${c.drift.fixed.join("; ")}`, fix: "these cannot change in place: migrate the events to a new stream, or configure cozebus like the server" });
-    } else report({ check: "stream", status: "warn", detail: `${spec.name} differs from the schemas: ${c.drift.updatable.join("; ")}`, fix: `${FIX.streams} (updates these in place)` });
+    if (c.status === "missing") {
+      report({ check: "stream", status: "warn", detail: `${spec.name} does not exist: JetStream events on ${spec.subjects.join(", ")} are refused`, fix: FIX.streams });
+      continue;
+    }
+    if (spec.name === dlq) deadLetters = c.info.state.messages;
+    const d = c.drift;
+    const builds = provisionedBy(c.info.config);
+    const by = builds.length > 0 ? `; provisioned by ${builds.map((b) => b.build).join(", ")}` : bus.server.supports("stream-metadata") ? "; no build recorded in its metadata" : "";
+    if (d.fixed.length > 0) {
+      report({ check: "stream", status: "fail", detail: `${spec.name}: ${d.fixed.join("; ")}`, fix: "these cannot change in place: migrate the events to a new stream, or configure cozebus like the server" });
+    }
+    if (d.capturesRequests.length > 0) {
+      report({ check: "stream", status: "fail", detail: `${spec.name}: ${d.capturesRequests.join("; ")}`, fix: "cozebus streams prune lists the subject; cozebus streams prune --yes removes it" });
+    }
+    if (d.missingSubjects.length + d.raise.length > 0) {
+      const what = [...d.missingSubjects.map((x) => `subject ${x} missing (its events are refused)`), ...d.raise.map((x) => `${x} wanted`)];
+      report({ check: "stream", status: "warn", detail: `${spec.name} lacks what these schemas need: ${what.join("; ")}`, fix: `${FIX.streams} (adds these in place)` });
+    }
+    if (d.conflicts.length > 0) {
+      report({ check: "stream", status: "warn", detail: `${spec.name}: ${d.conflicts.join("; ")}`, fix: "another build or an operator set these; if no running build needs them: cozebus streams prune --yes" });
+    }
+    if (d.extraSubjects.length > 0) {
+      report({
+        check: "stream",
+        status: "warn",
+        detail: `${spec.name} keeps subjects no event of these schemas publishes on: ${d.extraSubjects.join(", ")} (a newer or older build's, during a rolling upgrade)${by}`,
+        fix: "once no running build publishes there: cozebus streams prune --yes",
+      });
+    }
+    if (c.status === "matches") report({ check: "stream", status: "ok", detail: `${spec.name} matches the schemas (${c.info.state.messages} messages)${by}` });
   }
   if (deadLetters > 0) {
     report({ check: "dead-letters", status: "warn", detail: `${deadLetters} events in ${dlq}`, fix: "cozebus dlq list shows why; fix the handler, then cozebus dlq replay <seq> or --all" });

@@ -1,39 +1,85 @@
-import { compareStream, type Bus, type StreamDrift } from "@cozebus/nats";
+import { compareStream, provisionedBy, type Bus, type StreamDrift } from "@cozebus/nats";
 import type { ConsumerInfo, StreamInfo } from "@nats-io/jetstream";
 import { connectBus, type GlobalFlags } from "../connect.js";
 import { wantedStreams } from "../domains.js";
 import { usageError } from "../errors.js";
 
-const USAGE = "usage: cozebus streams apply | list | info [stream] [--json]";
+const USAGE = "usage: cozebus streams apply | list | info [stream] | prune [stream] [--yes] [--force] [--json]";
 
 /**
  * `cozebus streams apply` creates or reconciles every domain's stream and the
  * dead-letter stream (replicas from NATS_STREAM_REPLICAS); `streams list`
  * shows each stream's messages and its consumers' pending and redelivered
- * counts; `streams info` adds the limits, the cluster state and whether the
- * stream still matches what the schemas want.
+ * counts; `streams info` adds the limits, the cluster state, the builds that
+ * provisioned it and whether it still matches what the schemas want.
+ * Provisioning is additive (rolling upgrades); `streams prune` lists what it
+ * kept that these schemas do not need, and removes it with --yes.
  */
-export async function streamsCommand(args: readonly string[], flags: GlobalFlags): Promise<number> {
+export async function streamsCommand(args: readonly string[], flags: StreamsFlags): Promise<number> {
   const [sub, name, ...rest] = args;
-  if (rest.length > 0 || (sub !== "info" && name !== undefined)) throw usageError(USAGE);
-  if (sub !== "apply" && sub !== "list" && sub !== "info") throw usageError(USAGE);
+  if (rest.length > 0 || (sub !== "info" && sub !== "prune" && name !== undefined)) throw usageError(USAGE);
+  if (sub !== "apply" && sub !== "list" && sub !== "info" && sub !== "prune") throw usageError(USAGE);
+  if ((flags.yes || flags.force) && sub !== "prune") throw usageError(`--yes and --force belong to streams prune; ${USAGE}`);
   const bus = await connectBus(flags);
   try {
     if (sub === "apply") return await apply(bus, flags);
     if (sub === "list") return await list(bus, flags);
+    if (sub === "prune") return await prune(bus, flags, name);
     return await info(bus, flags, name);
   } finally {
     await bus.drain().catch(() => undefined);
   }
 }
 
+export interface StreamsFlags extends GlobalFlags {
+  /** streams prune: make the changes (without it, only list them). */
+  readonly yes?: boolean;
+  /** streams prune: apply although newer builds provisioned the stream. */
+  readonly force?: boolean;
+}
+
 async function apply(bus: Bus, flags: GlobalFlags): Promise<number> {
   const js = await bus.jetstream();
-  for (const spec of await wantedStreams(bus)) {
-    const r = await js.ensureStream(spec);
+  for (const { spec, builds } of await wantedStreams(bus)) {
+    const r = await js.ensureStream(spec, { build: builds });
     if (flags.json) process.stdout.write(`${JSON.stringify(r)}\n`);
-    else process.stdout.write(`${r.stream}: ${r.action}${r.changed.length ? ` (${r.changed.join("; ")})` : ""}\n`);
+    else {
+      process.stdout.write(`${r.stream}: ${r.action}${r.changed.length ? ` (${r.changed.join("; ")})` : ""}\n`);
+      for (const c of r.conflicts) process.stdout.write(`  kept: ${c}\n`);
+    }
   }
+  return 0;
+}
+
+/** Lists (and with --yes makes) the changes that bring each stream down to exactly what these schemas want. */
+async function prune(bus: Bus, flags: StreamsFlags, only: string | undefined): Promise<number> {
+  const js = await bus.jetstream();
+  const wanted = (await wantedStreams(bus)).filter((w) => only === undefined || w.spec.name === only);
+  if (only !== undefined && wanted.length === 0) {
+    process.stderr.write(`cozebus: ${only} is not a stream of these schemas (cozebus streams list shows the server's)\n`);
+    return 1;
+  }
+  let pending = 0;
+  for (const { spec, builds } of wanted) {
+    const check = await js.checkStream(spec);
+    if (check.status === "missing") {
+      if (!flags.json) process.stdout.write(`${spec.name}: does not exist (cozebus streams apply creates it)\n`);
+      continue;
+    }
+    // The shared DLQ stream is wanted by every domain; only a domain stream is tied to one package's versions.
+    const plan = await js.pruneStream(spec, { apply: flags.yes === true, force: flags.force === true, ...(builds.length === 1 ? { build: builds[0]! } : {}) });
+    if (flags.json) {
+      process.stdout.write(`${JSON.stringify(plan)}\n`);
+    } else if (plan.empty) {
+      process.stdout.write(`${plan.stream}: nothing to prune\n`);
+    } else {
+      process.stdout.write(`${plan.stream}: ${plan.applied ? "pruned" : "would prune"}\n`);
+      for (const c of plan.changes) process.stdout.write(`  ${c.change}\n      because ${c.reason}\n`);
+      if (plan.newerBuilds.length > 0) process.stdout.write(`  newer builds provisioned it: ${plan.newerBuilds.join(", ")} — prune from the newest build\n`);
+    }
+    if (!plan.applied) pending += plan.changes.length;
+  }
+  if (!flags.yes && pending > 0 && !flags.json) process.stdout.write(`\n${pending} change(s) listed; nothing changed. Run again with --yes to make them.\n`);
   return 0;
 }
 
@@ -59,12 +105,15 @@ const seconds = (ns: number): string => `${ns / 1e9}s`;
 /** One stream in full: limits, state, cluster, schema match and consumers. */
 function describeStream(s: StreamInfo, drift: StreamDrift | undefined, consumers: readonly ConsumerInfo[]) {
   const c = s.config;
-  const differences = drift ? [...drift.fixed, ...drift.updatable] : [];
+  const differences = drift ? [...drift.fixed, ...drift.missingSubjects.map((x) => `subjects: + ${x}`), ...drift.raise] : [];
+  const kept = drift ? [...drift.capturesRequests, ...drift.extraSubjects.map((x) => `subject ${x} is not one these schemas publish on (cozebus streams prune)`), ...drift.conflicts] : [];
   return {
     stream: c.name,
     subjects: c.subjects,
-    schema: drift === undefined ? "not a cozebus stream" : differences.length > 0 ? "differs" : "matches",
+    schema: drift === undefined ? "not a cozebus stream" : differences.length > 0 ? "differs" : kept.length > 0 ? "matches, with more than it needs" : "matches",
     drift: differences,
+    kept,
+    provisioned_by: provisionedBy(c),
     limits: {
       retention: c.retention,
       storage: c.storage,
@@ -103,7 +152,7 @@ function describeStream(s: StreamInfo, drift: StreamDrift | undefined, consumers
 
 async function info(bus: Bus, flags: GlobalFlags, only: string | undefined): Promise<number> {
   const js = await bus.jetstream();
-  const wanted = new Map((await wantedStreams(bus)).map((s) => [s.name, s]));
+  const wanted = new Map((await wantedStreams(bus)).map((w) => [w.spec.name, w.spec]));
   // The listing already carries each stream's info; one stream by name is fetched on its own.
   const infos: StreamInfo[] = [];
   if (only === undefined) for await (const s of js.jsm.streams.list()) infos.push(s);
@@ -130,6 +179,8 @@ async function info(bus: Bus, flags: GlobalFlags, only: string | undefined): Pro
     const out = (line: string): void => void process.stdout.write(`${line}\n`);
     out(`${d.stream}  (${d.subjects.join(", ")})`);
     out(`  schemas      ${d.schema}${d.drift.length ? `: ${d.drift.join("; ")} (cozebus streams apply)` : ""}`);
+    for (const k of d.kept) out(`  kept         ${k}`);
+    out(`  provisioned  ${d.provisioned_by.length > 0 ? d.provisioned_by.map((b) => `${b.build} (since ${b.since})`).join(", ") : "no build recorded (nats-server < 2.10 keeps no stream metadata, or provisioned by another tool)"}`);
     out(`  limits       ${Object.entries(d.limits).map(([k, v]) => `${k} ${v}`).join("  ")}`);
     out(`  state        messages ${d.state.messages}  bytes ${d.state.bytes}  seq ${d.state.first_seq}..${d.state.last_seq}  last ${d.state.last_time}`);
     if (d.cluster) out(`  cluster      leader ${d.cluster.leader ?? "none"}  ${d.cluster.replicas.map((r) => `${r.name} ${r.current ? "current" : `behind ${r.lag}`}`).join("  ")}`);

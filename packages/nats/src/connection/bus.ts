@@ -258,7 +258,7 @@ export class Bus extends TypedEmitter implements AsyncDisposable {
         traceparent: () => this.#traceparent?.(),
         connected: () => this.connected,
         onReconnected: (listener) => this.on("reconnected", listener),
-        supportsTermReason: () => this.server.supports("term-reason"),
+        supports: (feature) => this.server.supports(feature),
         report: (e) => this.#report(e),
       },
       options,

@@ -1,7 +1,8 @@
 import type { Bus } from "../connection/bus.js";
 import type { EnsureResult, StreamLimits, StreamSpec } from "../jetstream/streams.js";
 import type { InboundMessage } from "../messaging/inbound.js";
-import type { DomainDef, MessageOf } from "./define.js";
+import { UnknownEventError } from "../errors.js";
+import type { DomainDef, EventDef, MessageOf } from "./define.js";
 import {
   EventClient,
   contextOf,
@@ -31,26 +32,44 @@ export type DomainClient<D extends DomainDef> = {
    * events through one durable consumer of the domain's stream.
    */
   subscribeAll(handler: (e: DomainEvent<D>) => void | Promise<void>, options: Omit<EventSubscribeOptions, "filter">): Promise<EventSubscription>;
-  /** The streams this domain needs on this bus: its own (JetStream events only, when it has any) and the dead-letter stream. */
+  /**
+   * The streams this domain needs on this bus: its own over exactly the
+   * subjects of its at-least-once events (never its request/reply subjects),
+   * when it has any, and the dead-letter stream. This is the one place a
+   * domain's stream spec is made; `provision`, `cozebus streams` and
+   * `doctor` all use it.
+   */
   streams(limits?: Partial<StreamLimits>): Promise<StreamSpec[]>;
-  /** Creates or reconciles the domain's stream (JetStream events only) and the dead-letter stream. */
+  /**
+   * Creates the domain's stream and the dead-letter stream, or provisions
+   * them additively: adds the subjects this build publishes on and never
+   * removes one another build may still publish on, never lowers a limit.
+   * Differences kept are in each result's `conflicts`; `cozebus streams
+   * prune` removes what no build needs. Records this build in the streams'
+   * metadata (nats-server 2.10+).
+   */
   provision(limits?: Partial<StreamLimits>): Promise<EnsureResult[]>;
 };
 
+export interface DomainClientOptions {
+  /** `<package>@<version>` of the build, recorded in the streams it provisions (the generated packages set it). */
+  readonly build?: string;
+}
+
 /** Typed publishers, subscribers and operations for one generated domain. */
-export function domainClient<const D extends DomainDef>(bus: Bus, def: D): DomainClient<D> {
+export function domainClient<const D extends DomainDef>(bus: Bus, def: D, options: DomainClientOptions = {}): DomainClient<D> {
   const client: Record<string, unknown> = { domain: def.name };
   const events = Object.entries(def.events).map(([name, e]) => [name, new EventClient(bus, def.name, e)] as const);
   for (const [name, c] of events) client[name] = c;
-  for (const [name, o] of Object.entries(def.operations)) client[name] = new OperationClient(bus, o);
+  const operations = Object.entries(def.operations).map(([name, o]) => [name, new OperationClient(bus, o)] as const);
+  for (const [name, o] of operations) client[name] = o;
 
   const streams = async (limits?: Partial<StreamLimits>): Promise<StreamSpec[]> => {
     const js = await bus.jetstream();
-    // The stream captures the JetStream events' subjects only, never request/reply subjects:
-    // a stream on a request subject would answer the request with its publish ack.
     const subjects = events.filter(([, c]) => c.delivery === "jetstream").map(([, c]) => bus.pattern(c.template));
+    const requests = operations.map(([, o]) => bus.pattern(o.template));
     const specs: StreamSpec[] = [];
-    if (subjects.length > 0) specs.push({ ...js.domainStream(def.name, limits), subjects });
+    if (subjects.length > 0) specs.push(js.domainStream(def.name, subjects, limits, requests));
     specs.push(js.deadLetterStream());
     return specs;
   };
@@ -58,7 +77,7 @@ export function domainClient<const D extends DomainDef>(bus: Bus, def: D): Domai
   client["provision"] = async (limits?: Partial<StreamLimits>): Promise<EnsureResult[]> => {
     const js = await bus.jetstream();
     const results: EnsureResult[] = [];
-    for (const spec of await streams(limits)) results.push(await js.ensureStream(spec));
+    for (const spec of await streams(limits)) results.push(await js.ensureStream(spec, options.build !== undefined ? { build: options.build } : {}));
     return results;
   };
 
@@ -67,9 +86,17 @@ export function domainClient<const D extends DomainDef>(bus: Bus, def: D): Domai
     options: Omit<EventSubscribeOptions, "filter">,
   ): Promise<EventSubscription> => {
     const byType = new Map(events.map(([name, c]) => [c.def.type, { name, c }]));
+    const known = `${def.name} events of this build: ${events.map(([name]) => name).join(", ")}`;
+    // ce-type names the event; a publisher that sends none (not cozebus) is matched by subject.
+    const entryOf = (m: InboundMessage): { name: string; c: EventClient<EventDef> } | undefined => {
+      const type = m.event?.type;
+      if (type !== undefined) return byType.get(type);
+      return events.map(([name, c]) => ({ name, c })).find(({ c }) => c.template.match(m.subject, bus.prefix) !== undefined);
+    };
     const dispatch = (m: InboundMessage, attempt: number): void | Promise<void> => {
-      const entry = byType.get(m.event?.type ?? "") ?? events.map(([name, c]) => ({ name, c })).find(({ c }) => c.template.match(m.subject, bus.prefix));
-      if (entry === undefined) return; // not an event of this domain (cannot happen with the patterns below)
+      const entry = entryOf(m);
+      // Never acked away: an event this build cannot name is handed back, then dead-lettered (JetStream), or reported (core).
+      if (entry === undefined) throw new UnknownEventError(m.subject, m.event?.type, known);
       const event = decodeEvent(entry.c.def, m);
       return handler({ type: entry.name, event, ctx: contextOf(m, entry.c.template, bus.prefix, attempt, entry.c.def.type) } as DomainEvent<D>);
     };
@@ -83,7 +110,10 @@ export function domainClient<const D extends DomainDef>(bus: Bus, def: D): Domai
     }
     if (events.some(([, c]) => deliveryOf(bus, c.def) === "jetstream")) {
       const js = await bus.jetstream();
-      const consumer = await js.consume({ stream: js.domainStream(def.name).name, group: options.group }, (m) => dispatch(m, m.delivery.attempt), {
+      // One durable over the whole stream, shared by every build of the group: a filter of this
+      // build's subjects would make builds with different event sets keep rewriting it, and events
+      // that arrive while an older build's filter is in place would pass the group by unhandled.
+      const consumer = await js.consume({ stream: js.domainStreamName(def.name), group: options.group }, (m) => dispatch(m, m.delivery.attempt), {
         ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
         ...(options.retry !== undefined ? { retry: options.retry } : {}),
         ...(options.orderBy !== undefined ? { orderBy: options.orderBy } : {}),

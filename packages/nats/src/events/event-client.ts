@@ -1,5 +1,5 @@
 import type { Bus } from "../connection/bus.js";
-import { DecodeError, SubjectError, describe } from "../errors.js";
+import { DecodeError, SubjectError, UnknownEventError, describe } from "../errors.js";
 import type { Headers } from "../messaging/headers.js";
 import type { InboundMessage } from "../messaging/inbound.js";
 import type { TokenValue } from "../messaging/subject.js";
@@ -151,12 +151,15 @@ export class EventClient<E extends EventDef> {
     }
     const pattern = this.bus.pattern(this.template, filter);
     const prefix = this.bus.prefix;
-    const run = (m: InboundMessage, attempt: number): void | Promise<void> =>
-      handler(decodeEvent(this.def, m) as MessageOf<E["codec"]>, contextOf(m, this.template, prefix, attempt, this.def.type));
+    const run = (m: InboundMessage, attempt: number): void | Promise<void> => {
+      // Same subject, another type (a foreign or newer publisher): decoding it with this codec would be a guess.
+      if (m.event?.type !== undefined && m.event.type !== this.def.type) throw new UnknownEventError(m.subject, m.event.type, `this subscription handles ${this.def.type}`);
+      return handler(decodeEvent(this.def, m) as MessageOf<E["codec"]>, contextOf(m, this.template, prefix, attempt, this.def.type));
+    };
     if (this.delivery === "jetstream") {
       const js = await this.bus.jetstream();
       const consumer = await js.consume(
-        { stream: js.domainStream(this.domain).name, group: options.group, filter: pattern },
+        { stream: js.domainStreamName(this.domain), group: options.group, filter: pattern },
         (m) => run(m, m.delivery.attempt),
         {
           ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),

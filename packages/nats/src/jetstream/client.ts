@@ -1,10 +1,24 @@
 import { jetstream as natsJetStream, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
+import type { ServerFeature } from "../connection/server-info.js";
 import { eventHeaders, type EventAttributes } from "../messaging/headers.js";
 import { DurableConsumer, type ConsumeOptions, type ConsumerSpec, type DeliveryHandler } from "./consumer.js";
 import { DeadLetters, watchAbandoned } from "./dead-letters.js";
 import { JetStreamPublisher, type PubAck, type PublisherOptions } from "./publisher.js";
-import { checkStream, deadLetterStream, domainStream, ensureStream, manager, type EnsureResult, type StreamCheck, type StreamLimits, type StreamSpec } from "./streams.js";
+import {
+  checkStream,
+  deadLetterStream,
+  domainStream,
+  domainStreamName,
+  ensureStream,
+  manager,
+  pruneStream,
+  type EnsureResult,
+  type PrunePlan,
+  type StreamCheck,
+  type StreamLimits,
+  type StreamSpec,
+} from "./streams.js";
 
 export interface JetStreamPublishOptions extends EventAttributes {
   /** Optimistic concurrency: the stream refuses the event unless the subject's last sequence is this (0: no event yet). */
@@ -28,7 +42,7 @@ export interface JetStreamHost {
   traceparent(): string | undefined;
   connected(): boolean;
   onReconnected(listener: () => void): () => void;
-  supportsTermReason(): boolean;
+  supports(feature: ServerFeature): boolean;
   report(error: Error): void;
 }
 
@@ -64,31 +78,37 @@ export class JetStream {
     return new JetStream(host, jsm, publisher);
   }
 
-  /** The stream spec of a domain under this bus's prefix and replicas. */
-  domainStream(domain: string, limits?: Partial<StreamLimits>): StreamSpec {
-    return domainStream({ prefix: this.#host.prefix, streamReplicas: this.#host.streamReplicas }, domain, limits);
+  /** The stream of a domain under this bus's prefix and replicas, over exactly `subjects` (the typed layer derives them: `domainClient(...).streams()`). */
+  domainStream(domain: string, subjects: readonly string[], limits?: Partial<StreamLimits>, excludes?: readonly string[]): StreamSpec {
+    return domainStream({ prefix: this.#host.prefix, streamReplicas: this.#host.streamReplicas }, domain, subjects, limits, excludes);
+  }
+
+  /** The name of a domain's stream under this bus's prefix, e.g. `COZE_WORKFLOW`. */
+  domainStreamName(domain: string): string {
+    return domainStreamName({ prefix: this.#host.prefix }, domain);
   }
 
   deadLetterStream(limits?: Partial<StreamLimits>): StreamSpec {
     return deadLetterStream({ prefix: this.#host.prefix, streamReplicas: this.#host.streamReplicas }, limits);
   }
 
-  /** Creates or reconciles a stream (see ensureStream). */
-  ensureStream(spec: StreamSpec): Promise<EnsureResult> {
-    return ensureStream(this.#host.nc, spec);
+  /**
+   * Creates a stream or provisions it additively (see ensureStream): never
+   * removes a subject or lowers a limit. `build` (`<package>@<version>`) is
+   * recorded in the stream's metadata on servers that keep it (2.10+).
+   */
+  ensureStream(spec: StreamSpec, options: { readonly build?: string | readonly string[] } = {}): Promise<EnsureResult> {
+    return ensureStream(this.jsm, spec, { ...options, metadata: this.#host.supports("stream-metadata") });
   }
 
   /** Compares a stream on the server with its spec without changing anything. */
   checkStream(spec: StreamSpec): Promise<StreamCheck> {
-    return checkStream(this.#host.nc, spec);
+    return checkStream(this.jsm, spec);
   }
 
-  /** Provisions the given domains' streams and the dead-letter stream. */
-  async provision(domains: readonly string[], limits?: Partial<StreamLimits>): Promise<EnsureResult[]> {
-    const out: EnsureResult[] = [];
-    for (const d of domains) out.push(await this.ensureStream(this.domainStream(d, limits)));
-    out.push(await this.ensureStream(this.deadLetterStream()));
-    return out;
+  /** Lists what additive provisioning kept and the spec does not need; with `apply`, removes it (see pruneStream). */
+  pruneStream(spec: StreamSpec, options: { readonly apply?: boolean; readonly force?: boolean; readonly build?: string } = {}): Promise<PrunePlan> {
+    return pruneStream(this.jsm, spec, options);
   }
 
   /** Publishes one event and resolves with the stream's ack. */
@@ -123,7 +143,7 @@ export class JetStream {
         jsm: this.jsm,
         publisher: this.#publisher,
         dlqSubject: (stream, consumer) => this.#dlqSubject(stream, consumer),
-        supportsTermReason: () => host.supportsTermReason(),
+        supports: (f) => host.supports(f),
         onReconnected: (l) => host.onReconnected(l),
         report: (e) => host.report(e),
       },

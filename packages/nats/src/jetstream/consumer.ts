@@ -1,7 +1,8 @@
 import { createHash } from "node:crypto";
 import type { ConsumerConfig, ConsumerInfo, JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { ConfigError, DecodeError, HandlerError, NonRetryableError, RetryableError, StreamConfigError, describe } from "../errors.js";
+import type { ServerFeature } from "../connection/server-info.js";
+import { ConfigError, HandlerError, StreamConfigError, describe, failureKind, retryDelayOf, type FailureKind } from "../errors.js";
 import { Dispatcher } from "../messaging/dispatcher.js";
 import { Inbound, type InboundMessage } from "../messaging/inbound.js";
 import { KeyedDispatcher } from "../messaging/keyed-dispatcher.js";
@@ -107,7 +108,7 @@ export interface ConsumerHost {
   readonly publisher: JetStreamPublisher;
   /** Subject a dead letter from this stream/consumer is written to. */
   dlqSubject(stream: string, consumer: string): string;
-  supportsTermReason(): boolean;
+  supports(feature: ServerFeature): boolean;
   onReconnected(listener: () => void): () => void;
   report(error: Error): void;
 }
@@ -190,7 +191,9 @@ function explain(stream: string, consumer: string, err: unknown): Error {
  * semantics: return -> ack; RetryableError or any other error -> nak with
  * the policy's delay (nak(delay): consumer backoff does not apply to naks);
  * NonRetryableError, DecodeError or the last allowed delivery failing ->
- * dead letter, then term. Handlers that outlive the ack wait are kept alive
+ * dead letter, then term. UnknownEventError (an event this build cannot
+ * name) is never acked: it is handed back (nak) while deliveries remain,
+ * then dead-lettered as "unknown-event". Handlers that outlive the ack wait are kept alive
  * with in-progress acks, so they are not delivered twice while they run.
  */
 export class DurableConsumer {
@@ -420,15 +423,17 @@ export class DurableConsumer {
         this.#stats.acked++;
         return true;
       } catch (err) {
-        this.#report(new HandlerError(m.subject, err));
-        const reason = this.#deadLetterReason(err, attempt);
+        const kind = failureKind(err);
+        this.#report(kind === "unknown-event" ? (err as Error) : new HandlerError(m.subject, err));
+        const reason = this.#deadLetterReason(kind, attempt);
         if (reason !== undefined) {
           await this.#deadLetter(m, reason, err, attempt);
           return false;
         }
-        const delay = err instanceof RetryableError && err.delayMs !== undefined ? err.delayMs : backoffDelay(this.#policy.backoff, attempt);
+        const delay = retryDelayOf(err) ?? backoffDelay(this.#policy.backoff, attempt);
         this.#stats.retried++;
-        if (!ordered || this.#stopping) {
+        // An unknown event is handed back to the group (another instance may know it); retrying it here cannot help.
+        if (!ordered || this.#stopping || kind === "unknown-event") {
           m.nak(delay);
           return false;
         }
@@ -437,11 +442,10 @@ export class DurableConsumer {
     }
   }
 
-  #deadLetterReason(err: unknown, attempt: number): DeadLetterReason | undefined {
-    if (err instanceof DecodeError) return "undecodable";
-    if (err instanceof NonRetryableError) return "non-retryable";
-    if (attempt >= this.#policy.maxDeliveries) return "max-deliveries";
-    return undefined;
+  #deadLetterReason(kind: FailureKind, attempt: number): DeadLetterReason | undefined {
+    if (kind === "undecodable" || kind === "non-retryable") return kind;
+    if (attempt < this.#policy.maxDeliveries) return undefined;
+    return kind === "unknown-event" ? "unknown-event" : "max-deliveries";
   }
 
   async #deadLetter(m: JsDelivery, reason: DeadLetterReason, err: unknown, deliveries: number): Promise<void> {
@@ -463,7 +467,7 @@ export class DurableConsumer {
       return;
     }
     // nats-server < 2.11 ignores term(reason) entirely (and redelivers): only send a reason where it is understood.
-    if (this.#host.supportsTermReason()) m.term(`cozebus: ${reason}`);
+    if (this.#host.supports("term-reason")) m.term(`cozebus: ${reason}`);
     else m.term();
     this.#stats.deadLettered++;
   }

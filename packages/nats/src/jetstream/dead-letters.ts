@@ -18,8 +18,12 @@ export const DLQ_HEADER = {
   time: "Cozebus-Dlq-Time",
 } as const;
 
-/** Why an event was dead-lettered. */
-export type DeadLetterReason = "non-retryable" | "undecodable" | "max-deliveries" | "abandoned";
+/**
+ * Why an event was dead-lettered. "unknown-event": no build that handled it
+ * knew its type (a newer build's event during a rolling upgrade); replay it
+ * once a build that knows it runs.
+ */
+export type DeadLetterReason = "non-retryable" | "undecodable" | "max-deliveries" | "abandoned" | "unknown-event";
 
 export interface DeadLetterOrigin {
   readonly subject: string;
@@ -112,6 +116,8 @@ export interface DeadLetterListOptions {
   readonly fromSeq?: number;
   /** Only entries that came from this stream. */
   readonly stream?: string;
+  /** Only entries dead-lettered for this reason (e.g. "unknown-event" once a build that knows them runs). */
+  readonly reason?: DeadLetterReason;
 }
 
 /** Reads, replays and removes dead letters. */
@@ -132,7 +138,7 @@ export class DeadLetters {
     let seq = Math.max(options.fromSeq ?? 1, info.state.first_seq, 1);
     while (out.length < limit && seq <= info.state.last_seq) {
       const entry = await this.get(seq);
-      if (entry && (options.stream === undefined || entry.stream === options.stream)) out.push(entry);
+      if (entry && (options.stream === undefined || entry.stream === options.stream) && (options.reason === undefined || entry.reason === options.reason)) out.push(entry);
       seq++;
     }
     return out;
@@ -177,11 +183,11 @@ export class DeadLetters {
     return ack;
   }
 
-  /** Replays every entry (optionally only those from one stream); returns how many. */
-  async replayAll(options: { readonly stream?: string } = {}): Promise<number> {
+  /** Replays every entry (optionally only those from one stream, or of one reason); returns how many. */
+  async replayAll(options: Pick<DeadLetterListOptions, "stream" | "reason"> = {}): Promise<number> {
     let n = 0;
     for (;;) {
-      const batch = await this.list({ limit: 100, ...(options.stream !== undefined ? { stream: options.stream } : {}) });
+      const batch = await this.list({ ...options, limit: 100 });
       if (batch.length === 0) return n;
       for (const entry of batch) {
         await this.replay(entry.seq);

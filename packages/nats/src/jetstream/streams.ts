@@ -1,8 +1,14 @@
-import { JetStreamApiError, jetstreamManager, type JetStreamManager, type StreamConfig, type StreamInfo } from "@nats-io/jetstream";
+import { JetStreamApiCodes, JetStreamApiError, jetstreamManager, type JetStreamManager, type JetStreamOptions, type StreamConfig, type StreamInfo } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { JetStreamUnavailableError, StreamConfigError, describe } from "../errors.js";
+import { additiveConfig, compareStream, compareVersions, exactConfig, matches, needsUpdate, overlaps, show, toStreamConfig, type StreamDrift } from "./stream-plan.js";
 
-const NS_PER_MS = 1_000_000;
+export { compareStream, toStreamConfig, type StreamDrift } from "./stream-plan.js";
+
+/** JetStream API errors nats.js's JetStreamApiCodes does not name (nats-server's JSStreamNameExistErr, JSStreamSubjectOverlapErr). */
+const STREAM_NAME_IN_USE = 10058;
+const SUBJECTS_OVERLAP = 10065;
+
 const DAY_MS = 24 * 60 * 60 * 1000;
 
 /**
@@ -44,6 +50,8 @@ export const DEFAULT_DLQ_LIMITS: StreamLimits = Object.freeze({ ...DEFAULT_STREA
 export interface StreamSpec {
   readonly name: string;
   readonly subjects: readonly string[];
+  /** Subjects the stream must never capture: request/reply subjects, which a stream would answer with its publish ack. */
+  readonly excludes?: readonly string[];
   readonly description?: string;
   readonly replicas: number;
   readonly limits: StreamLimits;
@@ -59,12 +67,35 @@ export function streamNamePrefix(prefix: string): string {
   return prefix.replace(/[.-]/g, "_").toUpperCase();
 }
 
-/** The stream of one domain: `COZE_WORKFLOW` over `coze.workflow.>`. */
-export function domainStream(owner: StreamOwner, domain: string, limits: Partial<StreamLimits> = {}): StreamSpec {
+/** The stream name of one domain: `COZE_WORKFLOW`. */
+export function domainStreamName(owner: Pick<StreamOwner, "prefix">, domain: string): string {
   if (!/^[a-z][a-z0-9_]*$/.test(domain)) throw new StreamConfigError(domain, "a domain name is lower-case letters, digits and _");
+  return `${streamNamePrefix(owner.prefix)}_${domain.toUpperCase()}`;
+}
+
+/**
+ * The stream of one domain, `COZE_WORKFLOW`, over exactly the subjects
+ * given. The typed layer derives them from the domain's definition (its
+ * at-least-once events, never its request/reply subjects): see
+ * `domainClient(...).streams()`, the one place that spec is made.
+ */
+export function domainStream(
+  owner: StreamOwner,
+  domain: string,
+  subjects: readonly string[],
+  limits: Partial<StreamLimits> = {},
+  excludes: readonly string[] = [],
+): StreamSpec {
+  const name = domainStreamName(owner, domain);
+  if (subjects.length === 0) throw new StreamConfigError(name, "a stream needs at least one subject");
+  for (const s of subjects) {
+    const captured = excludes.filter((x) => overlaps(s, x));
+    if (captured.length > 0) throw new StreamConfigError(name, `subject ${s} would capture request/reply subjects (${captured.join(", ")}): a stream must not answer requests`);
+  }
   return {
-    name: `${streamNamePrefix(owner.prefix)}_${domain.toUpperCase()}`,
-    subjects: [`${owner.prefix}.${domain}.>`],
+    name,
+    subjects: [...subjects],
+    ...(excludes.length > 0 ? { excludes: [...excludes] } : {}),
     description: `cozebus ${domain} events`,
     replicas: owner.streamReplicas,
     limits: { ...DEFAULT_STREAM_LIMITS, ...limits },
@@ -82,137 +113,197 @@ export function deadLetterStream(owner: StreamOwner, limits: Partial<StreamLimit
   };
 }
 
-export function toStreamConfig(spec: StreamSpec): Partial<StreamConfig> & { name: string } {
-  const l = spec.limits;
-  return {
-    name: spec.name,
-    subjects: [...spec.subjects],
-    ...(spec.description !== undefined ? { description: spec.description } : {}),
-    retention: "limits",
-    storage: l.storage,
-    discard: l.discard,
-    max_age: l.maxAgeMs * NS_PER_MS,
-    max_bytes: l.maxBytes,
-    max_msgs: l.maxMsgs,
-    max_msg_size: l.maxMsgSize,
-    duplicate_window: l.duplicateWindowMs * NS_PER_MS,
-    num_replicas: spec.replicas,
-  };
-}
-
 export interface EnsureResult {
   readonly stream: string;
   readonly action: "created" | "updated" | "unchanged";
-  /** Settings that differed and were updated, as `field: server -> wanted`. */
+  /** What provisioning changed, as `subjects: + x` or `field: server -> wanted`. */
   readonly changed: readonly string[];
+  /** What provisioning found different and kept, with why (StreamDrift's capturesRequests and conflicts). */
+  readonly conflicts: readonly string[];
 }
 
-const UPDATABLE = ["description", "discard", "max_age", "max_bytes", "max_msgs", "max_msg_size", "duplicate_window", "num_replicas"] as const;
-const FIXED = ["retention", "storage"] as const;
-
-/** Config values are numbers, strings and booleans; anything else is shown as JSON. */
-const show = (v: unknown): string => (typeof v === "object" && v !== null ? JSON.stringify(v) : String(v));
-
-function sameSubjects(a: readonly string[] | undefined, b: readonly string[] | undefined): boolean {
-  const x = [...(a ?? [])].sort();
-  const y = [...(b ?? [])].sort();
-  return x.length === y.length && x.every((s, i) => s === y[i]);
-}
-
-/** The JetStream API error code (`err_code`), e.g. 10059 stream not found. */
+/** The JetStream API error code (`err_code`), e.g. JetStreamApiCodes.StreamNotFound. */
 export function apiCode(err: unknown): number | undefined {
   return err instanceof JetStreamApiError ? err.code : undefined;
 }
 
-export async function manager(nc: NatsConnection): Promise<JetStreamManager> {
+export async function manager(nc: NatsConnection, options?: JetStreamOptions): Promise<JetStreamManager> {
   try {
-    return await jetstreamManager(nc);
+    return await jetstreamManager(nc, options);
   } catch (err) {
     throw new JetStreamUnavailableError(`JetStream is not available on this server or account (${describe(err)}): start nats-server with -js, or enable JetStream for the account`, { cause: err });
   }
 }
 
-/** How a stream on the server compares with its spec. */
-export interface StreamDrift {
-  /** Settings that differ and can be updated in place, as `field: server -> wanted`. */
-  readonly updatable: readonly string[];
-  /** Settings that differ and cannot change in place (retention, storage). */
-  readonly fixed: readonly string[];
+/** Stream metadata key recording that a build (`<package>@<version>`) provisioned the stream; the value is when it first did. */
+export const BUILD_METADATA_PREFIX = "cozebus.build.";
+
+/** Which builds provisioned a stream, oldest first, read from its metadata (empty on servers without metadata). */
+export function provisionedBy(config: StreamConfig): Array<{ readonly build: string; readonly since: string }> {
+  return Object.entries(config.metadata ?? {})
+    .filter(([k]) => k.startsWith(BUILD_METADATA_PREFIX))
+    .map(([k, since]) => ({ build: k.slice(BUILD_METADATA_PREFIX.length), since }))
+    .sort((a, b) => a.since.localeCompare(b.since));
 }
 
-/** Compares a stream's config on the server with the spec; pure, sends nothing. */
-export function compareStream(config: StreamConfig, spec: StreamSpec): StreamDrift {
-  const have = config as unknown as Record<string, unknown>;
-  const want = toStreamConfig(spec) as unknown as Record<string, unknown>;
-  const fixed = FIXED.filter((k) => have[k] !== want[k]).map((k) => `${k} is ${show(have[k])} on the server but ${show(want[k])} is wanted`);
-  const updatable: string[] = [];
-  if (!sameSubjects(config.subjects, spec.subjects)) updatable.push(`subjects: ${config.subjects.join(",")} -> ${spec.subjects.join(",")}`);
-  for (const k of UPDATABLE) {
-    if (want[k] !== undefined && have[k] !== want[k]) updatable.push(`${k}: ${show(have[k])} -> ${show(want[k])}`);
-  }
-  return { updatable, fixed };
+/** How provisioning records itself: the build's name, and whether the server keeps stream metadata (2.10+). */
+export interface ProvisionOptions {
+  /** `<package>@<version>` of the build (or builds: the CLI provisions the shared DLQ for all domains) provisioning, recorded in the stream's metadata. */
+  readonly build?: string | readonly string[];
+  readonly metadata?: boolean;
+}
+
+function withBuild(config: StreamConfig, options: ProvisionOptions): { config: StreamConfig; added: string[] } {
+  if (options.build === undefined || options.metadata !== true) return { config, added: [] };
+  const builds = typeof options.build === "string" ? [options.build] : options.build;
+  const added = builds.map((b) => `${BUILD_METADATA_PREFIX}${b}`).filter((k) => config.metadata?.[k] === undefined);
+  if (added.length === 0) return { config, added };
+  const now = new Date().toISOString();
+  return { config: { ...config, metadata: { ...config.metadata, ...Object.fromEntries(added.map((k) => [k, now])) } }, added };
 }
 
 /** What `checkStream` found, without changing anything. */
 export type StreamCheck =
   | { readonly stream: string; readonly status: "missing" }
-  | { readonly stream: string; readonly status: "matches"; readonly info: StreamInfo }
+  | { readonly stream: string; readonly status: "matches"; readonly info: StreamInfo; readonly drift: StreamDrift }
   | { readonly stream: string; readonly status: "differs"; readonly info: StreamInfo; readonly drift: StreamDrift };
 
-/** Reads the stream and compares it with the spec (for `cozebus doctor` and `streams info`). */
-export async function checkStream(nc: NatsConnection, spec: StreamSpec): Promise<StreamCheck> {
-  const jsm = await manager(nc);
-  let info: StreamInfo;
+async function readStream(jsm: JetStreamManager, spec: StreamSpec): Promise<StreamInfo | undefined> {
   try {
-    info = await jsm.streams.info(spec.name);
+    return await jsm.streams.info(spec.name);
   } catch (err) {
-    if (apiCode(err) === 10059) return { stream: spec.name, status: "missing" };
+    if (apiCode(err) === JetStreamApiCodes.StreamNotFound) return undefined;
     throw explain(spec, err);
   }
+}
+
+/** Reads the stream and compares it with the spec (for `cozebus doctor` and `streams info`). */
+export async function checkStream(jsm: JetStreamManager, spec: StreamSpec): Promise<StreamCheck> {
+  const info = await readStream(jsm, spec);
+  if (info === undefined) return { stream: spec.name, status: "missing" };
   const drift = compareStream(info.config, spec);
-  return drift.updatable.length + drift.fixed.length === 0 ? { stream: spec.name, status: "matches", info } : { stream: spec.name, status: "differs", info, drift };
+  return { stream: spec.name, status: matches(drift) ? "matches" : "differs", info, drift };
 }
 
 /**
- * Creates the stream when missing; when present, compares every managed
- * setting, updates what may change in place and refuses, with the list,
- * what may not. Call it at start-up or from `cozebus streams apply`, never
- * per publish.
+ * Creates the stream when missing; when present, provisions additively:
+ * adds the subjects the spec publishes on and raises limits it needs
+ * higher, and never removes a subject or lowers a limit (another build of
+ * the domain may still rely on them: rolling upgrades). What it keeps
+ * although it differs comes back in `conflicts`; `pruneStream` removes it.
+ * Retention and storage cannot change in place: refused with the list.
+ * Call it at start-up or from `cozebus streams apply`, never per publish.
  */
-export async function ensureStream(nc: NatsConnection, spec: StreamSpec): Promise<EnsureResult> {
-  const jsm = await manager(nc);
-  const wanted = toStreamConfig(spec);
-  let info: StreamInfo | undefined;
-  try {
-    info = await jsm.streams.info(spec.name);
-  } catch (err) {
-    if (apiCode(err) !== 10059) throw explain(spec, err);
-  }
+export async function ensureStream(jsm: JetStreamManager, spec: StreamSpec, options: ProvisionOptions = {}): Promise<EnsureResult> {
+  const info = await readStream(jsm, spec);
   if (info === undefined) {
+    const { config } = withBuild(toStreamConfig(spec) as StreamConfig, options);
     try {
-      await jsm.streams.add(wanted);
+      await jsm.streams.add(config);
     } catch (err) {
+      // Another build or replica created it in the meantime: provision against what is there.
+      if (apiCode(err) === STREAM_NAME_IN_USE) return ensureStream(jsm, spec, options);
       throw explain(spec, err);
     }
-    return { stream: spec.name, action: "created", changed: [] };
+    return { stream: spec.name, action: "created", changed: [], conflicts: [] };
   }
-  const { updatable, fixed } = compareStream(info.config, spec);
-  if (fixed.length > 0) {
-    throw new StreamConfigError(spec.name, `${fixed.join("; ")}; these cannot change in place: migrate to a new stream, or align the configuration with the server`);
+  const drift = compareStream(info.config, spec);
+  if (drift.fixed.length > 0) {
+    throw new StreamConfigError(spec.name, `${drift.fixed.join("; ")}; these cannot change in place: migrate to a new stream, or align the configuration with the server`);
   }
-  if (updatable.length === 0) return { stream: spec.name, action: "unchanged", changed: [] };
+  const changed = [...drift.missingSubjects.map((s) => `subjects: + ${s}`), ...drift.raise];
+  const { config, added } = withBuild(needsUpdate(drift) ? additiveConfig(info.config, spec, drift) : info.config, options);
+  changed.push(...added.map((k) => `metadata: + ${k}`));
+  const conflicts = [...drift.capturesRequests, ...drift.conflicts];
+  if (changed.length === 0) return { stream: spec.name, action: "unchanged", changed, conflicts };
   try {
-    await jsm.streams.update(spec.name, { ...info.config, ...wanted });
+    await jsm.streams.update(spec.name, config);
   } catch (err) {
     throw explain(spec, err);
   }
-  return { stream: spec.name, action: "updated", changed: updatable };
+  return { stream: spec.name, action: "updated", changed, conflicts };
+}
+
+/** One change `prune` makes, with why. */
+export interface PruneChange {
+  readonly change: string;
+  readonly reason: string;
+}
+
+export interface PrunePlan {
+  readonly stream: string;
+  /** Nothing to prune: the stream has exactly the spec's subjects and limits. */
+  readonly empty: boolean;
+  readonly changes: readonly PruneChange[];
+  /** Builds newer than this one that provisioned the stream: pruning from an older build removes what they publish. */
+  readonly newerBuilds: readonly string[];
+  /** True when the changes were written (`apply: true` and something to change). */
+  readonly applied: boolean;
+}
+
+/**
+ * Lists what additive provisioning keeps and this build does not need —
+ * subjects no event of the spec publishes on (with the events stored on
+ * them), limits above the spec's, a differing discard policy — and, with
+ * `apply: true`, makes the stream exactly the spec. Stored events are never
+ * deleted: a removed subject's events stay until they age out, but new
+ * publishes to it are refused. Refuses to apply when a newer build
+ * provisioned the stream, unless `force` is set.
+ */
+export async function pruneStream(
+  jsm: JetStreamManager,
+  spec: StreamSpec,
+  options: { readonly apply?: boolean; readonly force?: boolean; readonly build?: string } = {},
+): Promise<PrunePlan> {
+  const info = await readStream(jsm, spec);
+  if (info === undefined) throw new StreamConfigError(spec.name, "does not exist: nothing to prune (cozebus streams apply creates it)");
+  const drift = compareStream(info.config, spec);
+  if (drift.fixed.length > 0) throw new StreamConfigError(spec.name, `${drift.fixed.join("; ")}; these cannot change in place`);
+  const changes: PruneChange[] = [];
+  for (const subject of drift.extraSubjects) {
+    const stored = await storedOn(jsm, spec.name, subject);
+    const captures = (spec.excludes ?? []).filter((x) => overlaps(subject, x));
+    changes.push({
+      change: `subjects: - ${subject}`,
+      reason:
+        captures.length > 0
+          ? `it captures request/reply subjects (${captures.join(", ")}), so the stream answers requests with a publish ack`
+          : `no event of ${options.build ?? "this build"} is published on it; ${stored} stored event(s) stay until they age out, new publishes to it are refused`,
+    });
+  }
+  const exact = exactConfig(info.config, spec) as unknown as Record<string, unknown>;
+  const have = info.config as unknown as Record<string, unknown>;
+  for (const key of ["max_age", "max_bytes", "max_msgs", "max_msg_size", "duplicate_window", "num_replicas", "discard"]) {
+    if (have[key] !== exact[key]) changes.push({ change: `${key}: ${show(have[key])} -> ${show(exact[key])}`, reason: "this build's spec asks for it; provisioning keeps the more permissive value" });
+  }
+  const mine = options.build?.slice(options.build.lastIndexOf("@") + 1);
+  const pkg = options.build?.slice(0, options.build.lastIndexOf("@"));
+  const newerBuilds = provisionedBy(info.config)
+    .map((b) => b.build)
+    .filter((b) => mine !== undefined && b.slice(0, b.lastIndexOf("@")) === pkg && compareVersions(b.slice(b.lastIndexOf("@") + 1), mine) > 0);
+  const empty = changes.length === 0;
+  if (!options.apply || empty) return { stream: spec.name, empty, changes, newerBuilds, applied: false };
+  if (newerBuilds.length > 0 && !options.force) {
+    throw new StreamConfigError(spec.name, `newer builds provisioned it (${newerBuilds.join(", ")}): prune from the newest build, or pass --force once every replica of those builds is gone`);
+  }
+  try {
+    await jsm.streams.update(spec.name, exactConfig(info.config, spec));
+  } catch (err) {
+    throw explain(spec, err);
+  }
+  return { stream: spec.name, empty, changes, newerBuilds, applied: true };
+}
+
+/** Events stored on a subject pattern of a stream. */
+async function storedOn(jsm: JetStreamManager, stream: string, subject: string): Promise<number> {
+  const info = await jsm.streams.info(stream, { subjects_filter: subject });
+  return Object.values(info.state.subjects ?? {}).reduce((a, n) => a + n, 0);
 }
 
 function explain(spec: StreamSpec, err: unknown): Error {
   const code = apiCode(err);
   const msg = describe(err);
-  if (code === 10065) return new StreamConfigError(spec.name, `its subjects ${spec.subjects.join(", ")} overlap another stream's (${msg}); each subject may belong to one stream only`, { cause: err });
+  if (code === SUBJECTS_OVERLAP) return new StreamConfigError(spec.name, `its subjects ${spec.subjects.join(", ")} overlap another stream's (${msg}); each subject may belong to one stream only`, { cause: err });
   if (/replicas > 1 not supported|insufficient (storage |memory )?resources|no suitable peers/i.test(msg) && spec.replicas > 1) {
     return new StreamConfigError(spec.name, `${spec.replicas} replicas are not possible here (${msg}): lower NATS_STREAM_REPLICAS to the number of JetStream servers, or 1 for a single server`, { cause: err });
   }
