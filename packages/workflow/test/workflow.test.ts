@@ -102,6 +102,25 @@ describe("@cozebus/workflow", () => {
     await svc.drain();
   });
 
+  it("after provisioning — also with NATS_USE_JETSTREAM=true, every event in the stream — a request gets its real reply, never a stream ack", async () => {
+    const b = await openBus({ servers: server.url, env: { NATS_USE_JETSTREAM: "true", NATS_SUBJECT_PREFIX: "allstream" }, logger: quiet, onError: () => undefined });
+    try {
+      const all = workflow(b);
+      const [stream] = await all.provision();
+      const info = await (await b.jetstream()).jsm.streams.info(stream!.stream);
+      // Every event subject is captured, no request subject is.
+      expect(info.config.subjects).toContain("allstream.workflow.*.node_started");
+      expect(info.config.subjects.some((x) => x.endsWith(".get_status") || x.endsWith(".cancel") || x.endsWith(">"))).toBe(false);
+      const svc = await all.getExecutionStatus.serve(() => ({ status: ExecutionStatus.EXECUTION_STATUS_SUCCEEDED, nodesCompleted: 9 }));
+      const reply = await all.getExecutionStatus.request({ workflowId: "wf_rr", executeId: 1n });
+      expect(reply).toMatchObject({ status: ExecutionStatus.EXECUTION_STATUS_SUCCEEDED, nodesCompleted: 9 });
+      expect((await (await b.jetstream()).jsm.streams.info(stream!.stream)).state.messages).toBe(0); // the request was not stored
+      await svc.drain();
+    } finally {
+      await b.close();
+    }
+  });
+
   it("undecodable bytes on a core event subject go to the error hook, never to the handler", async () => {
     const errors: Error[] = [];
     const b = await openBus({ servers: server.url, env: {}, logger: quiet, onError: (e) => void errors.push(e) });
