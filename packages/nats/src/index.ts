@@ -82,4 +82,4 @@ export type { EventContext, PublishOptions, PublishReceipt, EventSubscribeOption
 export { OperationClient } from "./events/operation-client.js";
 export type { RequestCallOptions, ServeOptions as OperationServeOptions } from "./events/operation-client.js";
 export { domainClient } from "./events/domain-client.js";
-export type { DomainClient, DomainClientOptions, DomainEvent } from "./events/domain-client.js";
+export type { DomainClient, DomainClientOptions, DomainEvent, EventName, SubscribeAllOptions } from "./events/domain-client.js";

@@ -1,7 +1,7 @@
 import type { Bus } from "../connection/bus.js";
 import type { EnsureResult, StreamLimits, StreamSpec } from "../jetstream/streams.js";
 import type { InboundMessage } from "../messaging/inbound.js";
-import { UnknownEventError } from "../errors.js";
+import { SubjectError, UnknownEventError } from "../errors.js";
 import type { DomainDef, EventDef, MessageOf } from "./define.js";
 import {
   EventClient,
@@ -14,10 +14,23 @@ import {
 } from "./event-client.js";
 import { OperationClient } from "./operation-client.js";
 
-/** One event of a domain, discriminated by `type` (the event's name in the client). */
-export type DomainEvent<D extends DomainDef> = {
-  [K in keyof D["events"] & string]: { readonly type: K; readonly event: MessageOf<D["events"][K]["codec"]>; readonly ctx: EventContext };
-}[keyof D["events"] & string];
+/** The names of a domain's events (`executionStarted`, ...). */
+export type EventName<D extends DomainDef> = keyof D["events"] & string;
+
+/** One event of a domain (or of the names K), discriminated by `type` (the event's name in the client). */
+export type DomainEvent<D extends DomainDef, K extends EventName<D> = EventName<D>> = {
+  [N in K]: { readonly type: N; readonly event: MessageOf<D["events"][N]["codec"]>; readonly ctx: EventContext };
+}[K];
+
+export interface SubscribeAllOptions<K extends string = string> extends Omit<EventSubscribeOptions, "filter"> {
+  /**
+   * Only these events (default: every event of the domain). JetStream events
+   * of the set share one durable consumer with `filter_subjects` on
+   * nats-server 2.10+; older servers get one consumer per event (the same
+   * events, but no order between events of different types).
+   */
+  readonly events?: readonly K[];
+}
 
 export type DomainClient<D extends DomainDef> = {
   readonly [K in keyof D["events"]]: EventClient<D["events"][K]>;
@@ -31,7 +44,7 @@ export type DomainClient<D extends DomainDef> = {
    * `e.type`. Core events arrive through core subscriptions, JetStream
    * events through one durable consumer of the domain's stream.
    */
-  subscribeAll(handler: (e: DomainEvent<D>) => void | Promise<void>, options: Omit<EventSubscribeOptions, "filter">): Promise<EventSubscription>;
+  subscribeAll<K extends EventName<D> = EventName<D>>(handler: (e: DomainEvent<D, K>) => void | Promise<void>, options: SubscribeAllOptions<K>): Promise<EventSubscription>;
   /**
    * The streams this domain needs on this bus: its own over exactly the
    * subjects of its at-least-once events (never its request/reply subjects),
@@ -81,17 +94,17 @@ export function domainClient<const D extends DomainDef>(bus: Bus, def: D, option
     return results;
   };
 
-  client["subscribeAll"] = async (
-    handler: (e: DomainEvent<D>) => void | Promise<void>,
-    options: Omit<EventSubscribeOptions, "filter">,
-  ): Promise<EventSubscription> => {
-    const byType = new Map(events.map(([name, c]) => [c.def.type, { name, c }]));
-    const known = `${def.name} events of this build: ${events.map(([name]) => name).join(", ")}`;
+  client["subscribeAll"] = async (handler: (e: DomainEvent<D>) => void | Promise<void>, options: SubscribeAllOptions): Promise<EventSubscription> => {
+    const unknown = (options.events ?? []).filter((n) => !events.some(([name]) => name === n));
+    if (unknown.length > 0) throw new SubjectError(`subscribeAll: ${unknown.join(", ")} ${unknown.length === 1 ? "is not an event" : "are not events"} of ${def.name} (events: ${events.map(([n]) => n).join(", ")})`, unknown[0]);
+    const chosen = options.events === undefined ? events : events.filter(([name]) => options.events!.includes(name));
+    const byType = new Map(chosen.map(([name, c]) => [c.def.type, { name, c }]));
+    const known = `${options.events === undefined ? `${def.name} events of this build` : "the events of this subscription"}: ${chosen.map(([name]) => name).join(", ")}`;
     // ce-type names the event; a publisher that sends none (not cozebus) is matched by subject.
     const entryOf = (m: InboundMessage): { name: string; c: EventClient<EventDef> } | undefined => {
       const type = m.event?.type;
       if (type !== undefined) return byType.get(type);
-      return events.map(([name, c]) => ({ name, c })).find(({ c }) => c.template.match(m.subject, bus.prefix) !== undefined);
+      return chosen.map(([name, c]) => ({ name, c })).find(({ c }) => c.template.match(m.subject, bus.prefix) !== undefined);
     };
     const dispatch = (m: InboundMessage, attempt: number): void | Promise<void> => {
       const entry = entryOf(m);
@@ -101,24 +114,31 @@ export function domainClient<const D extends DomainDef>(bus: Bus, def: D, option
       return handler({ type: entry.name, event, ctx: contextOf(m, entry.c.template, bus.prefix, attempt, entry.c.def.type) } as DomainEvent<D>);
     };
     const stops: Array<() => Promise<void>> = [];
-    for (const [, c] of events.filter(([, c]) => deliveryOf(bus, c.def) === "core")) {
+    for (const [, c] of chosen.filter(([, c]) => deliveryOf(bus, c.def) === "core")) {
       const sub = await bus.subscribe(bus.pattern(c.template), (m) => dispatch(m, 1), {
         queue: options.group,
         ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
       });
       stops.push(() => sub.drain());
     }
-    if (events.some(([, c]) => deliveryOf(bus, c.def) === "jetstream")) {
+    const durable = chosen.filter(([, c]) => deliveryOf(bus, c.def) === "jetstream").map(([, c]) => bus.pattern(c.template));
+    if (durable.length > 0) {
       const js = await bus.jetstream();
-      // One durable over the whole stream, shared by every build of the group: a filter of this
-      // build's subjects would make builds with different event sets keep rewriting it, and events
-      // that arrive while an older build's filter is in place would pass the group by unhandled.
-      const consumer = await js.consume({ stream: js.domainStreamName(def.name), group: options.group }, (m) => dispatch(m, m.delivery.attempt), {
-        ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
-        ...(options.retry !== undefined ? { retry: options.retry } : {}),
-        ...(options.orderBy !== undefined ? { orderBy: options.orderBy } : {}),
-      });
-      stops.push(() => consumer.stop());
+      const stream = js.domainStreamName(def.name);
+      // The whole domain: one durable over the whole stream, shared by every build of the group. A filter
+      // of this build's subjects would make builds with different event sets keep rewriting it, and events
+      // arriving while an older build's filter is in place would pass the group by unhandled.
+      // A chosen set: one consumer with filter_subjects where the server has them, else one per event.
+      const filters: Array<string | readonly string[] | undefined> =
+        options.events === undefined ? [undefined] : durable.length === 1 ? [durable[0]] : bus.server.supports("multi-filter") ? [durable] : durable;
+      for (const filter of filters) {
+        const consumer = await js.consume({ stream, group: options.group, ...(filter !== undefined ? { filter } : {}) }, (m) => dispatch(m, m.delivery.attempt), {
+          ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
+          ...(options.retry !== undefined ? { retry: options.retry } : {}),
+          ...(options.orderBy !== undefined ? { orderBy: options.orderBy } : {}),
+        });
+        stops.push(() => consumer.stop());
+      }
     }
     return { stop: async () => void (await Promise.all(stops.map((s) => s()))) };
   };

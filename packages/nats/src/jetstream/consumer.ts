@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import type { ConsumerConfig, ConsumerInfo, JetStreamManager } from "@nats-io/jetstream";
+import { JetStreamApiCodes, type ConsumerConfig, type ConsumerInfo, type JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { ServerFeature } from "../connection/server-info.js";
 import { ConfigError, HandlerError, StreamConfigError, describe, failureKind, retryDelayOf, type FailureKind } from "../errors.js";
@@ -37,8 +37,12 @@ export interface ConsumerSpec {
   readonly stream: string;
   /** The group: every instance using the same group (and filter) shares the events. */
   readonly group: string;
-  /** Subject pattern within the stream (default: everything in it). */
-  readonly filter?: string;
+  /**
+   * Subject pattern(s) within the stream (default: everything in it).
+   * Several patterns need `filter_subjects` (nats-server 2.10+, "multi-filter");
+   * the caller checks the server and falls back to one consumer per pattern.
+   */
+  readonly filter?: string | readonly string[];
   readonly description?: string;
 }
 
@@ -49,8 +53,14 @@ export interface ConsumerSpec {
  * keep reconfiguring) one consumer.
  */
 export function durableName(spec: Pick<ConsumerSpec, "group" | "filter">): string {
-  if (spec.filter === undefined) return spec.group;
-  return `${spec.group}_${createHash("sha256").update(spec.filter).digest("hex").slice(0, 8)}`;
+  const filters = filtersOf(spec);
+  if (filters.length === 0) return spec.group;
+  // Sorted, so the same set of events in another order is the same consumer.
+  return `${spec.group}_${createHash("sha256").update([...filters].sort().join("\n")).digest("hex").slice(0, 8)}`;
+}
+
+function filtersOf(spec: Pick<ConsumerSpec, "filter">): readonly string[] {
+  return spec.filter === undefined ? [] : typeof spec.filter === "string" ? [spec.filter] : spec.filter;
 }
 
 export type ConsumerStatus =
@@ -136,10 +146,21 @@ function wantedConfig(spec: ConsumerSpec, policy: RetryPolicy, maxAckPending: nu
     ack_wait: policy.ackWaitMs * NS_PER_MS,
     max_deliver: policy.maxDeliveries,
     max_ack_pending: maxAckPending,
-    ...(spec.filter !== undefined ? { filter_subject: spec.filter } : {}),
-    description: spec.description ?? `cozebus group ${spec.group}${spec.filter !== undefined ? ` on ${spec.filter}` : ""}`,
+    ...filterConfig(filtersOf(spec)),
+    description: spec.description ?? `cozebus group ${spec.group}${spec.filter !== undefined ? ` on ${filtersOf(spec).join(", ")}` : ""}`,
   };
 }
+
+function filterConfig(filters: readonly string[]): Partial<ConsumerConfig> {
+  if (filters.length === 0) return {};
+  return filters.length === 1 ? { filter_subject: filters[0]! } : { filter_subjects: [...filters] };
+}
+
+/** The consumer's filters as a sorted list, whichever field holds them. */
+const filterSet = (c: Partial<ConsumerConfig>): string => [...(c.filter_subjects ?? []), ...(c.filter_subject ? [c.filter_subject] : [])].sort().join(",");
+
+/** nats-server's JSConsumerAlreadyExists: a create (2.10+ create action) found a consumer with another config. */
+const CONSUMER_EXISTS = 10148;
 
 /**
  * Creates the durable consumer or reconciles an existing one explicitly:
@@ -152,12 +173,16 @@ export async function ensureConsumer(jsm: JetStreamManager, stream: string, want
   try {
     info = await jsm.consumers.info(stream, name);
   } catch (err) {
-    if (apiCode(err) !== 10014) throw explain(stream, name, err);
+    if (apiCode(err) !== JetStreamApiCodes.ConsumerNotFound) throw explain(stream, name, err);
   }
   if (info === undefined) {
     try {
+      // nats.js sends the "create" action: nats-server 2.10+ refuses it when another
+      // instance created the consumer meanwhile with a different config (older
+      // servers silently overwrite it); then reconcile explicitly, as below.
       await jsm.consumers.add(stream, wanted);
     } catch (err) {
+      if (apiCode(err) === CONSUMER_EXISTS) return ensureConsumer(jsm, stream, wanted);
       throw explain(stream, name, err);
     }
     return "created";
@@ -168,10 +193,8 @@ export async function ensureConsumer(jsm: JetStreamManager, stream: string, want
   if (fixed.length > 0) {
     throw new StreamConfigError(stream, `consumer ${name}: ${fixed.map((k) => `${k} is ${String(have[k])}, ${String(want[k])} wanted`).join("; ")}; delete the consumer to recreate it`);
   }
-  const diff = (["ack_wait", "max_deliver", "max_ack_pending", "filter_subject", "description"] as const).filter(
-    (k) => want[k] !== undefined && have[k] !== want[k],
-  );
-  if ((have["filter_subject"] ?? "") !== (want["filter_subject"] ?? "") && !diff.includes("filter_subject")) diff.push("filter_subject");
+  const diff: string[] = (["ack_wait", "max_deliver", "max_ack_pending", "description"] as const).filter((k) => want[k] !== undefined && have[k] !== want[k]);
+  if (filterSet(info.config) !== filterSet(wanted)) diff.push("filters");
   if (diff.length === 0) return "unchanged";
   try {
     await jsm.consumers.update(stream, name, wanted);
@@ -182,7 +205,7 @@ export async function ensureConsumer(jsm: JetStreamManager, stream: string, want
 }
 
 function explain(stream: string, consumer: string, err: unknown): Error {
-  if (apiCode(err) === 10059) return new StreamConfigError(stream, `does not exist, so consumer ${consumer} cannot be created: provision the stream first`, { cause: err });
+  if (apiCode(err) === JetStreamApiCodes.StreamNotFound) return new StreamConfigError(stream, `does not exist, so consumer ${consumer} cannot be created: provision the stream first`, { cause: err });
   return new StreamConfigError(stream, `consumer ${consumer}: ${describe(err)}`, { cause: err });
 }
 
@@ -319,10 +342,10 @@ export class DurableConsumer {
       await this.#host.jsm.consumers.info(this.#spec.stream, this.#durable);
     } catch (err) {
       const code = apiCode(err);
-      if (code === 10014) {
+      if (code === JetStreamApiCodes.ConsumerNotFound) {
         this.#status({ type: "consumer_missing" });
         void this.#recreate();
-      } else if (code === 10059) {
+      } else if (code === JetStreamApiCodes.StreamNotFound) {
         this.#status({ type: "stream_missing" });
       }
     }
