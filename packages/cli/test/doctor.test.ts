@@ -89,4 +89,20 @@ describe("cozebus doctor", () => {
     const replicated = await doctor({ NATS_SERVER_URL: server.url, NATS_STREAM_REPLICAS: "3" });
     expect(find(replicated.findings, "jetstream")).toContainEqual(expect.objectContaining({ status: "fail", detail: "NATS_STREAM_REPLICAS=3 but this server is not part of a cluster" }));
   });
+
+  it("the server check says which newer features are used and, on older servers, what cozebus falls back to", async () => {
+    await using server = await startNatsServer();
+    const r = await doctor({ NATS_SERVER_URL: server.url });
+    const [used, lacking] = [find(r.findings, "server").filter((f) => f.status === "ok"), find(r.findings, "server").filter((f) => f.status === "warn")];
+    expect(used).toHaveLength(1);
+    const version = /nats-server (\d+\.\d+\.\d+)/.exec(used[0]!.detail)?.[1] ?? "";
+    const [major, minor] = version.split(".").map(Number) as [number, number];
+    if (major === 2 && minor < 11) {
+      expect(lacking[0]).toMatchObject({ detail: expect.stringMatching(/term-reason \(since 2\.11\.0\): plain term\(\)/), fix: expect.stringMatching(/upgrade nats-server to 2\.11\.0 or later/) });
+    } else {
+      expect(used[0]!.detail).toMatch(/uses: term-reason \(dead letters end with term\(reason\)/);
+      expect(lacking).toEqual([]);
+    }
+    expect(r.stdout).not.toMatch(/works around each/);
+  });
 });

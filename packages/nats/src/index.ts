@@ -6,7 +6,7 @@ export { connect, openBus } from "./connection/connect.js";
 export { Bus } from "./connection/bus.js";
 export type { PublishedEvent, RequestOptions, ServeOptions, DrainOptions } from "./connection/bus.js";
 export type { BusEvents, BusEventName } from "./connection/events.js";
-export { FEATURE_SINCE, atLeast as versionAtLeast } from "./connection/server-info.js";
+export { FEATURES, FEATURE_SINCE, atLeast as versionAtLeast } from "./connection/server-info.js";
 export type { ServerInfo, ServerFeature } from "./connection/server-info.js";
 export { drainOnSignals } from "./shutdown.js";
 export type { DrainOnSignalsOptions } from "./shutdown.js";

@@ -1,7 +1,7 @@
 import {
   AuthError,
   ConfigError,
-  FEATURE_SINCE,
+  FEATURES,
   TlsError,
   describeConfig,
   resolveConfig,
@@ -29,15 +29,6 @@ export interface Finding {
 
 /** The oldest nats-server cozebus is tested against (REFERENCE.md). */
 const MIN_SERVER = "2.9.0";
-
-/** What each missing feature costs, in the user's terms. */
-const FEATURE_IMPACT: Record<ServerFeature, string> = {
-  "term-reason": "dead-lettered messages are terminated without a reason in the server's advisories",
-  "stream-metadata": "streams carry no metadata",
-  "multi-filter": "a consumer filters on one subject pattern only",
-  "tls-first": "TLS starts after the INFO line (no TLS-first handshake)",
-  "consumer-create-action": "consumer creation cannot refuse to update a differing config",
-};
 
 const FIX = {
   connect: "check that nats-server runs and that NATS_SERVER_URL (or --server) names it: host, port, nats:// or tls://",
@@ -132,18 +123,20 @@ function checkServer(bus: Bus, report: (f: Finding) => void): void {
     report({ check: "server", status: "fail", detail: `nats-server ${version} is older than ${MIN_SERVER}, the oldest cozebus supports`, fix: `upgrade nats-server to ${MIN_SERVER} or later` });
     return;
   }
-  const lacking = (Object.keys(FEATURE_SINCE) as ServerFeature[]).filter((f) => !bus.server.supports(f));
-  if (lacking.length === 0) {
-    report({ check: "server", status: "ok", detail: `nats-server ${version}${bus.server.cluster ? `, cluster ${bus.server.cluster}` : ""}` });
-    return;
+  const all = Object.keys(FEATURES) as ServerFeature[];
+  const used = all.filter((f) => bus.server.supports(f));
+  const lacking = all.filter((f) => !bus.server.supports(f));
+  const where = `nats-server ${version}${bus.server.cluster ? `, cluster ${bus.server.cluster}` : ""}`;
+  report({ check: "server", status: "ok", detail: `${where}; uses: ${used.length > 0 ? used.map((f) => `${f} (${FEATURES[f].uses})`).join("; ") : "none of the newer features"}` });
+  if (lacking.length > 0) {
+    const newest = lacking.map((f) => FEATURES[f].since).sort((a, b) => (versionAtLeast(a, b) ? -1 : 1))[0]!;
+    report({
+      check: "server",
+      status: "warn",
+      detail: `${where} lacks, and cozebus falls back: ${lacking.map((f) => `${f} (since ${FEATURES[f].since}): ${FEATURES[f].fallback}`).join("; ")}`,
+      fix: `upgrade nats-server to ${newest} or later to use them`,
+    });
   }
-  const newest = lacking.map((f) => FEATURE_SINCE[f]).sort((a, b) => (versionAtLeast(a, b) ? -1 : 1))[0]!;
-  report({
-    check: "server",
-    status: "warn",
-    detail: `nats-server ${version} lacks: ${lacking.map((f) => `${f} (since ${FEATURE_SINCE[f]}: without it ${FEATURE_IMPACT[f]})`).join("; ")}; cozebus works around each`,
-    fix: `upgrade nats-server to ${newest} or later to use them`,
-  });
 }
 
 /** Returns the streams the schemas want when JetStream is usable (so they are worth checking), else undefined. */

@@ -1,23 +1,42 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 
 /**
- * Server capabilities that differ between versions and that cozebus must
- * avoid on servers that lack them (nats-server 2.9 is the floor we test).
+ * Server capabilities that differ between versions. Each is decided by
+ * `bus.server.supports(feature)` at the place that uses it, with a tested
+ * fallback on servers that lack it (nats-server 2.9 is the floor we test).
  */
-export const FEATURE_SINCE = {
-  /** `term(reason)`: older servers silently ignore the reason AND the term, and redeliver. */
-  "term-reason": "2.11.0",
-  /** Stream and consumer `metadata`. */
-  "stream-metadata": "2.10.0",
-  /** Several `filter_subjects` on one consumer. */
-  "multi-filter": "2.10.0",
-  /** TLS handshake before the INFO line. */
-  "tls-first": "2.10.0",
-  /** Consumer create refusing to silently update an existing config. */
-  "consumer-create-action": "2.10.0",
-} as const;
+export const FEATURES = {
+  "term-reason": {
+    since: "2.11.0",
+    uses: "dead letters end with term(reason), so the server's advisories say why",
+    fallback: "plain term() (2.9/2.10 ignore a term with a reason and redeliver the message)",
+  },
+  "stream-metadata": {
+    since: "2.10.0",
+    uses: "streams record the builds that provisioned them (streams info, doctor)",
+    fallback: "no build is recorded",
+  },
+  "multi-filter": {
+    since: "2.10.0",
+    uses: "subscribeAll of a chosen set of events runs one consumer with filter_subjects",
+    fallback: "one consumer per event of the set (no order between events of different types)",
+  },
+  "tls-first": {
+    since: "2.10.0",
+    uses: "nothing yet: cozebus starts TLS after the INFO line on every server",
+    fallback: "the same",
+  },
+  "consumer-create-action": {
+    since: "2.10.0",
+    uses: "a consumer created concurrently with another config is refused, then reconciled explicitly",
+    fallback: "read before create; a concurrent create with another config can silently overwrite it",
+  },
+} as const satisfies Record<string, { readonly since: string; readonly uses: string; readonly fallback: string }>;
 
-export type ServerFeature = keyof typeof FEATURE_SINCE;
+export type ServerFeature = keyof typeof FEATURES;
+
+/** The version each feature needs (kept for callers of 0.1). */
+export const FEATURE_SINCE = Object.fromEntries(Object.entries(FEATURES).map(([k, v]) => [k, v.since])) as { readonly [K in ServerFeature]: (typeof FEATURES)[K]["since"] };
 
 export interface ServerInfo {
   readonly version: string;
@@ -53,6 +72,6 @@ export function serverInfo(nc: NatsConnection): ServerInfo {
     id: info?.server_id ?? "",
     jetstream: info?.jetstream === true,
     cluster: info?.cluster,
-    supports: (feature) => atLeast(version, FEATURE_SINCE[feature]),
+    supports: (feature) => atLeast(version, FEATURES[feature].since),
   };
 }
