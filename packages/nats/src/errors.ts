@@ -25,7 +25,8 @@ export type CozebusErrorCode =
   | "PUBLISH_REJECTED"
   | "PUBLISH_TIMEOUT"
   | "SEQUENCE_CONFLICT"
-  | "UNKNOWN_EVENT";
+  | "UNKNOWN_EVENT"
+  | "FEATURE_UNAVAILABLE";
 
 /**
  * Marks cozebus errors with a registry symbol, so that checks hold across two
@@ -287,5 +288,19 @@ export class UnknownEventError extends CozebusError {
   ) {
     super("UNKNOWN_EVENT", `${eventType !== undefined ? `event type ${eventType}` : "an event without ce-type"} on "${subject}" is not one this build knows (${known}): handed back, and dead-lettered as unknown-event after the last delivery; replay it once a build that knows it runs`);
     Object.defineProperty(this, KIND, { value: "unknown-event", configurable: true });
+  }
+}
+
+/**
+ * A publish or subscribe option the connection cannot carry out: the server
+ * is too old, or the event's delivery has no such thing (core NATS keeps
+ * nothing, so nothing can expire or wait there). Refused, never ignored.
+ */
+export class FeatureUnavailableError extends CozebusError {
+  constructor(
+    readonly feature: string,
+    message: string,
+  ) {
+    super("FEATURE_UNAVAILABLE", `${feature}: ${message}`);
   }
 }

@@ -45,6 +45,7 @@ export {
   SlowConsumerError,
   DrainTimeoutError,
   UnknownEventError,
+  FeatureUnavailableError,
   isCozebusError,
   failureKind,
 } from "./errors.js";
@@ -52,14 +53,14 @@ export type { CozebusErrorCode, FailureKind } from "./errors.js";
 
 // JetStream: at-least-once delivery.
 export { JetStream } from "./jetstream/client.js";
-export type { JetStreamPublishOptions, BatchItem, BatchResult } from "./jetstream/client.js";
+export type { JetStreamPublishOptions, BatchItem, BatchResult, PublishBatchOptions } from "./jetstream/client.js";
 export type { PubAck, PublisherOptions } from "./jetstream/publisher.js";
 export { DurableConsumer, durableName } from "./jetstream/consumer.js";
 export type { ConsumerSpec, ConsumeOptions, ConsumerStatus, ConsumerStats, DeliveredMessage, DeliveryHandler, DeliveryInfo } from "./jetstream/consumer.js";
 export { DEFAULT_RETRY, backoffDelay } from "./jetstream/retry-policy.js";
 export type { RetryPolicy, RetryPolicyInput, BackoffPolicy } from "./jetstream/retry-policy.js";
 export { DEFAULT_STREAM_LIMITS, DEFAULT_DLQ_LIMITS, domainStream, domainStreamName, deadLetterStream, streamNamePrefix, compareStream, provisionedBy } from "./jetstream/streams.js";
-export type { StreamSpec, StreamLimits, EnsureResult, StreamCheck, StreamDrift, PrunePlan, PruneChange } from "./jetstream/streams.js";
+export type { StreamSpec, StreamLimits, StreamAllow, EnsureResult, StreamCheck, StreamDrift, PrunePlan, PruneChange } from "./jetstream/streams.js";
 export { DeadLetters, DLQ_HEADER } from "./jetstream/dead-letters.js";
 export type { DeadLetter, DeadLetterReason, DeadLetterListOptions } from "./jetstream/dead-letters.js";
 export {
@@ -78,8 +79,8 @@ export {
 export { defineDomain } from "./events/define.js";
 export type { Codec, Delivery, EventDef, OperationDef, DomainDef, MessageOf, PartialOf } from "./events/define.js";
 export { EventClient } from "./events/event-client.js";
-export type { EventContext, PublishOptions, PublishReceipt, EventSubscribeOptions, EventSubscription } from "./events/event-client.js";
+export type { EventContext, PublishOptions, PublishReceipt, PublishBatchCallOptions, BatchReceipt, EventSubscribeOptions, EventSubscription } from "./events/event-client.js";
 export { OperationClient } from "./events/operation-client.js";
 export type { RequestCallOptions, ServeOptions as OperationServeOptions } from "./events/operation-client.js";
 export { domainClient } from "./events/domain-client.js";
-export type { DomainClient, DomainClientOptions, DomainEvent, EventName, SubscribeAllOptions } from "./events/domain-client.js";
+export type { DomainClient, DomainClientOptions, DomainEvent, EventName, StreamFeatures, SubscribeAllOptions } from "./events/domain-client.js";

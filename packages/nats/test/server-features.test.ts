@@ -5,9 +5,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startNatsServer, type NatsServer } from "@cozebus/testing";
-import { domainClient, openBus, type Bus, type JetStream } from "../src/index.js";
+import { FeatureUnavailableError, domainClient, openBus, type BatchReceipt, type Bus, type JetStream, type PublishOptions, type PublishReceipt } from "../src/index.js";
 import { ensureConsumer } from "../src/jetstream/consumer.js";
-import { memoryLogger, waitFor } from "./helpers.js";
+import { memoryLogger, sleep, waitFor } from "./helpers.js";
 import { testDomain, type Payload } from "./typed-domain.js";
 
 let server: NatsServer;
@@ -61,5 +61,80 @@ describe(`server features (nats-server ${process.env["COZEBUS_NATS_VERSION"] ?? 
     }
     const info = await js.jsm.consumers.info("COZE_RACE", "racer");
     expect([5, 9]).toContain(info.config.max_deliver);
+  });
+
+  type Pub = { publish(p: Partial<Payload>, o?: PublishOptions): Promise<PublishReceipt>; publishBatch(p: Array<Partial<Payload>>, o?: { atomic?: boolean }): Promise<BatchReceipt[]> };
+  const eventOf = (client: unknown, name: string): Pub => (client as Record<string, Pub>)[name]!;
+
+  it("publish({ ttlMs }): the event expires on 2.11+; refused with the version needed before, and on core delivery", async () => {
+    const client = domainClient(bus, testDomain("ttl", "old", "jetstream"));
+    await client.provision();
+    if (bus.server.supports("msg-ttl")) {
+      const r = await eventOf(client, "a").publish({ key: "k", payload: "short-lived" }, { ttlMs: 1000 });
+      expect(r.seq).toBeGreaterThan(0);
+      await waitFor("the event to expire", async () => (await js.jsm.streams.info("COZE_TTL")).state.messages === 0, 10_000);
+    } else {
+      const err = await eventOf(client, "a").publish({ key: "k", payload: "x" }, { ttlMs: 1000 }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(FeatureUnavailableError);
+      expect((err as Error).message).toMatch(/publish with ttlMs needs nats-server 2\.11\.0 or later; this server is 2\.\d+\.\d+/);
+      expect((await js.jsm.streams.info("COZE_TTL")).state.messages).toBe(0); // nothing was sent
+    }
+    const core = domainClient(bus, testDomain("ttlcore", "old", "core"));
+    await expect(eventOf(core, "a").publish({ key: "k", payload: "x" }, { ttlMs: 5000 })).rejects.toThrow(/ttlMs need at-least-once delivery/);
+    if (bus.server.supports("msg-ttl")) await expect(eventOf(client, "a").publish({ key: "k", payload: "x" }, { ttlMs: 10 })).rejects.toThrow(/at least 1000/);
+  });
+
+  it("publish({ deliverAt }): held by the server until then on 2.12 (the schedule itself never reaches a handler); refused before", async () => {
+    const client = domainClient(bus, testDomain("later", "old", "jetstream"));
+    if (bus.server.supports("msg-schedules")) {
+      await expect(client.provision({}, { schedules: true })).rejects.toThrow(/message schedules need discard "old"/);
+      await client.provision({ discard: "old" }, { schedules: true });
+    } else {
+      await expect(client.provision({ discard: "old" }, { schedules: true })).rejects.toThrow(/delayed publishes need nats-server 2\.12\.0 or later/);
+      await client.provision();
+    }
+    const got: Array<{ id: string; at: number; payload: string }> = [];
+    const sub = await client.subscribeAll((e) => void got.push({ id: e.ctx.id, at: Date.now(), payload: (e.event as Payload).payload }), { group: "later" });
+    try {
+      const at = new Date(Date.now() + 1500);
+      if (bus.server.supports("msg-schedules")) {
+        const r = await eventOf(client, "a").publish({ key: "k", payload: "on time" }, { deliverAt: at });
+        await waitFor("the delayed event", () => got.length === 1, 15_000);
+        expect(got[0]).toMatchObject({ id: r.id, payload: "on time" });
+        expect(got[0]!.at).toBeGreaterThanOrEqual(at.getTime() - 5); // never before it is due (clock granularity)
+        await sleep(500);
+        expect(got).toHaveLength(1);
+        // A stream without schedules (the default, discard new) refuses a delayed event with the fix.
+        const plain = domainClient(bus, testDomain("notlater", "old", "jetstream"));
+        await plain.provision();
+        await expect(eventOf(plain, "a").publish({ key: "k", payload: "x" }, { deliverAt: at })).rejects.toThrow(/provision the domain with \{ schedules: true \}/);
+      } else {
+        await expect(eventOf(client, "a").publish({ key: "k", payload: "x" }, { deliverAt: at })).rejects.toThrow(/publish with deliverAt needs nats-server 2\.12\.0 or later/);
+      }
+    } finally {
+      await sub.stop();
+    }
+  });
+
+  it("publishBatch({ atomic: true }): all stored or none on 2.12; refused before", async () => {
+    const client = domainClient(bus, testDomain("atom", "old", "jetstream"));
+    await client.provision({ maxMsgSize: 1024 });
+    const a = eventOf(client, "a");
+    if (bus.server.supports("atomic-batch")) {
+      const ok = await a.publishBatch([1, 2, 3].map((i) => ({ key: `k${i}`, payload: String(i) })), { atomic: true });
+      expect(ok.every((r) => r.ok)).toBe(true);
+      const seqs = ok.map((r) => (r.ok ? r.receipt.seq : 0));
+      expect(seqs).toEqual([seqs[0], seqs[0]! + 1, seqs[0]! + 2]);
+      // One event too large for the stream: the whole batch is refused and nothing is stored.
+      const before = (await js.jsm.streams.info("COZE_ATOM")).state.messages;
+      const bad = await a.publishBatch([{ key: "k", payload: "fine" }, { key: "k", payload: "x".repeat(4096) }, { key: "k", payload: "fine too" }], { atomic: true });
+      expect(bad.every((r) => !r.ok)).toBe(true);
+      expect((await js.jsm.streams.info("COZE_ATOM")).state.messages).toBe(before);
+    } else {
+      await expect(a.publishBatch([{ key: "k", payload: "1" }], { atomic: true })).rejects.toThrow(/needs nats-server 2\.12\.0 or later/);
+    }
+    // Not atomic: pipelined, one result each (the oversized one fails alone).
+    const mixed = await a.publishBatch([{ key: "k", payload: "fine" }, { key: "k", payload: "x".repeat(4096) }]);
+    expect(mixed.map((r) => r.ok)).toEqual([true, false]);
   });
 });

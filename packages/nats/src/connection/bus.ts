@@ -259,6 +259,7 @@ export class Bus extends TypedEmitter implements AsyncDisposable {
         connected: () => this.connected,
         onReconnected: (listener) => this.on("reconnected", listener),
         supports: (feature) => this.server.supports(feature),
+        version: () => this.server.version,
         report: (e) => this.#report(e),
       },
       options,

@@ -31,6 +31,21 @@ export const FEATURES = {
     uses: "a consumer created concurrently with another config is refused, then reconciled explicitly",
     fallback: "read before create; a concurrent create with another config can silently overwrite it",
   },
+  "msg-ttl": {
+    since: "2.11.0",
+    uses: "publish({ ttlMs }): an event expires on its own (domain streams allow per-message TTL)",
+    fallback: "publish with ttlMs is refused (FEATURE_UNAVAILABLE); streams keep every event for their max age",
+  },
+  "msg-schedules": {
+    since: "2.12.0",
+    uses: "publish({ deliverAt }) on streams provisioned with { schedules: true } (discard old): the server holds the event until then",
+    fallback: "publish with deliverAt is refused (FEATURE_UNAVAILABLE); retries are delayed with nak(delay) on every version",
+  },
+  "atomic-batch": {
+    since: "2.12.0",
+    uses: "publishBatch(..., { atomic: true }): all events of the batch are stored, or none",
+    fallback: "atomic batches are refused (FEATURE_UNAVAILABLE); publishBatch pipelines events with one result each",
+  },
 } as const satisfies Record<string, { readonly since: string; readonly uses: string; readonly fallback: string }>;
 
 export type ServerFeature = keyof typeof FEATURES;

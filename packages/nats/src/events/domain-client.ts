@@ -1,7 +1,8 @@
 import type { Bus } from "../connection/bus.js";
 import type { EnsureResult, StreamLimits, StreamSpec } from "../jetstream/streams.js";
 import type { InboundMessage } from "../messaging/inbound.js";
-import { SubjectError, UnknownEventError } from "../errors.js";
+import { FEATURES } from "../connection/server-info.js";
+import { FeatureUnavailableError, StreamConfigError, SubjectError, UnknownEventError } from "../errors.js";
 import type { DomainDef, EventDef, MessageOf } from "./define.js";
 import {
   EventClient,
@@ -52,7 +53,7 @@ export type DomainClient<D extends DomainDef> = {
    * domain's stream spec is made; `provision`, `cozebus streams` and
    * `doctor` all use it.
    */
-  streams(limits?: Partial<StreamLimits>): Promise<StreamSpec[]>;
+  streams(limits?: Partial<StreamLimits>, features?: StreamFeatures): Promise<StreamSpec[]>;
   /**
    * Creates the domain's stream and the dead-letter stream, or provisions
    * them additively: adds the subjects this build publishes on and never
@@ -61,8 +62,20 @@ export type DomainClient<D extends DomainDef> = {
    * prune` removes what no build needs. Records this build in the streams'
    * metadata (nats-server 2.10+).
    */
-  provision(limits?: Partial<StreamLimits>): Promise<EnsureResult[]>;
+  provision(limits?: Partial<StreamLimits>, features?: StreamFeatures): Promise<EnsureResult[]>;
 };
+
+/** Stream features a domain opts into. Per-message TTL and atomic batches are on wherever the server has them. */
+export interface StreamFeatures {
+  /**
+   * Delayed publishes (`publish(e, { deliverAt })`, nats-server 2.12+
+   * message schedules). The server allows schedules only on a stream that
+   * discards its oldest events when full, so this needs `discard: "old"` in
+   * the limits — off by default, because a full stream should refuse new
+   * events loudly rather than drop old ones.
+   */
+  readonly schedules?: boolean;
+}
 
 export interface DomainClientOptions {
   /** `<package>@<version>` of the build, recorded in the streams it provisions (the generated packages set it). */
@@ -77,20 +90,27 @@ export function domainClient<const D extends DomainDef>(bus: Bus, def: D, option
   const operations = Object.entries(def.operations).map(([name, o]) => [name, new OperationClient(bus, o)] as const);
   for (const [name, o] of operations) client[name] = o;
 
-  const streams = async (limits?: Partial<StreamLimits>): Promise<StreamSpec[]> => {
+  const streams = async (limits?: Partial<StreamLimits>, features: StreamFeatures = {}): Promise<StreamSpec[]> => {
     const js = await bus.jetstream();
     const subjects = events.filter(([, c]) => c.delivery === "jetstream").map(([, c]) => bus.pattern(c.template));
     const requests = operations.map(([, o]) => bus.pattern(o.template));
     const specs: StreamSpec[] = [];
-    if (subjects.length > 0) specs.push(js.domainStream(def.name, subjects, limits, requests));
+    // Newer servers' per-event features, switched on where the server has them (never off again: additive).
+    if (features.schedules === true) {
+      if (!bus.server.supports("msg-schedules")) throw new FeatureUnavailableError("msg-schedules", `delayed publishes need nats-server ${FEATURES["msg-schedules"].since} or later; this server is ${bus.server.version}`);
+      if (limits?.discard !== "old") throw new StreamConfigError(js.domainStreamName(def.name), 'message schedules need discard "old" (a nats-server rule): provision(limits with discard: "old", { schedules: true }), knowing a full stream then drops its oldest events');
+    }
+    const allow = { msgTtl: bus.server.supports("msg-ttl"), schedules: features.schedules === true, atomic: bus.server.supports("atomic-batch") };
+    if (allow.schedules && subjects.length > 0) subjects.push(js.scheduleSubjects(def.name));
+    if (subjects.length > 0) specs.push(js.domainStream(def.name, subjects, limits, requests, allow));
     specs.push(js.deadLetterStream());
     return specs;
   };
   client["streams"] = streams;
-  client["provision"] = async (limits?: Partial<StreamLimits>): Promise<EnsureResult[]> => {
+  client["provision"] = async (limits?: Partial<StreamLimits>, features?: StreamFeatures): Promise<EnsureResult[]> => {
     const js = await bus.jetstream();
     const results: EnsureResult[] = [];
-    for (const spec of await streams(limits)) results.push(await js.ensureStream(spec, options.build !== undefined ? { build: options.build } : {}));
+    for (const spec of await streams(limits, features)) results.push(await js.ensureStream(spec, options.build !== undefined ? { build: options.build } : {}));
     return results;
   };
 

@@ -1,5 +1,5 @@
 import type { Bus } from "../connection/bus.js";
-import { DecodeError, SubjectError, UnknownEventError, describe } from "../errors.js";
+import { DecodeError, FeatureUnavailableError, SubjectError, UnknownEventError, describe } from "../errors.js";
 import type { Headers } from "../messaging/headers.js";
 import type { InboundMessage } from "../messaging/inbound.js";
 import type { TokenValue } from "../messaging/subject.js";
@@ -27,7 +27,19 @@ export interface PublishOptions {
   readonly headers?: Readonly<Record<string, string>>;
   readonly traceparent?: string;
   readonly time?: Date;
+  /** At-least-once events only: the stream deletes the event after this long (nats-server 2.11+; >= 1000, whole seconds). */
+  readonly ttlMs?: number;
+  /** At-least-once events only: delivered at this time, not before (nats-server 2.12+ message schedules; whole seconds). */
+  readonly deliverAt?: Date;
 }
+
+export interface PublishBatchCallOptions {
+  /** All events stored, or none (nats-server 2.12+, at-least-once events, at most 1000). */
+  readonly atomic?: boolean;
+}
+
+/** One result per event of a batch, in order. */
+export type BatchReceipt = { readonly ok: true; readonly receipt: PublishReceipt } | { readonly ok: false; readonly error: Error };
 
 export interface PublishReceipt {
   readonly id: string;
@@ -124,17 +136,53 @@ export class EventClient<E extends EventDef> {
    * subject field left empty is an error here, before anything is sent.
    */
   async publish(event: PartialOf<E["codec"]>, options: PublishOptions = {}): Promise<PublishReceipt> {
-    const message = this.def.codec.fromPartial(event) as MessageOf<E["codec"]>;
-    const subject = this.bus.subject(this.template, this.#values(message));
-    const data = this.def.codec.encode(message).finish();
+    const { subject, data } = this.#encode(event);
     const attrs = { type: this.def.type, ...options };
     if (this.delivery === "jetstream") {
       const js = await this.bus.jetstream();
       const ack = await js.publish(subject, data, attrs);
       return { id: ack.id, subject, delivery: "jetstream", stream: ack.stream, seq: ack.seq, duplicate: ack.duplicate };
     }
+    this.#refuseOnCore(options);
     const sent = this.bus.publish(subject, data, attrs);
     return { id: sent.id, subject, delivery: "core" };
+  }
+
+  /**
+   * Publishes several events of this type; one result per event, in order,
+   * never a rejection for a single event's failure. `{ atomic: true }`:
+   * every event is stored or none (at-least-once events, nats-server 2.12+).
+   */
+  async publishBatch(events: ReadonlyArray<PartialOf<E["codec"]>>, options: PublishBatchCallOptions = {}): Promise<BatchReceipt[]> {
+    const encoded = events.map((e) => this.#encode(e));
+    if (this.delivery !== "jetstream") {
+      if (options.atomic === true) throw new FeatureUnavailableError("atomic-batch", `${this.def.type} is delivered at most once (core NATS): nothing is stored, so a batch cannot be atomic`);
+      return encoded.map(({ subject, data }): BatchReceipt => {
+        try {
+          return { ok: true, receipt: { id: this.bus.publish(subject, data, { type: this.def.type }).id, subject, delivery: "core" } };
+        } catch (error) {
+          return { ok: false, error: error as Error };
+        }
+      });
+    }
+    const js = await this.bus.jetstream();
+    const results = await js.publishBatch(encoded.map(({ subject, data }) => ({ subject, data, event: { type: this.def.type } })), options);
+    return results.map((r, i): BatchReceipt =>
+      r.ok ? { ok: true, receipt: { id: r.ack.id, subject: encoded[i]!.subject, delivery: "jetstream", stream: r.ack.stream, seq: r.ack.seq, duplicate: r.ack.duplicate } } : r,
+    );
+  }
+
+  #encode(event: PartialOf<E["codec"]>): { subject: string; data: Uint8Array } {
+    const message = this.def.codec.fromPartial(event) as MessageOf<E["codec"]>;
+    return { subject: this.bus.subject(this.template, this.#values(message)), data: this.def.codec.encode(message).finish() };
+  }
+
+  /** Core NATS stores nothing: an option that needs storage is refused, never dropped. */
+  #refuseOnCore(options: PublishOptions): void {
+    const wanted = (["ttlMs", "deliverAt"] as const).filter((k) => options[k] !== undefined);
+    if (wanted.length > 0) {
+      throw new FeatureUnavailableError(wanted[0] === "ttlMs" ? "msg-ttl" : "msg-schedules", `${wanted.join(" and ")} need at-least-once delivery; ${this.def.type} is delivered at most once (core NATS) on this connection`);
+    }
   }
 
   /** Subscribes with a typed handler. Resolves once events are flowing to it. */

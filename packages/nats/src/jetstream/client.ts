@@ -5,6 +5,8 @@ import { eventHeaders, type EventAttributes } from "../messaging/headers.js";
 import { DurableConsumer, type ConsumeOptions, type ConsumerSpec, type DeliveryHandler } from "./consumer.js";
 import { DeadLetters, watchAbandoned } from "./dead-letters.js";
 import { JetStreamPublisher, type PubAck, type PublisherOptions } from "./publisher.js";
+import { addSchedule, addTtl, publishAtomic, requireFeature } from "./publish-features.js";
+import { FeatureUnavailableError, describe, isCozebusError } from "../errors.js";
 import {
   checkStream,
   deadLetterStream,
@@ -13,9 +15,11 @@ import {
   ensureStream,
   manager,
   pruneStream,
+  scheduleSubjects,
   type EnsureResult,
   type PrunePlan,
   type StreamCheck,
+  type StreamAllow,
   type StreamLimits,
   type StreamSpec,
 } from "./streams.js";
@@ -23,6 +27,18 @@ import {
 export interface JetStreamPublishOptions extends EventAttributes {
   /** Optimistic concurrency: the stream refuses the event unless the subject's last sequence is this (0: no event yet). */
   readonly expectedLastSubjectSequence?: number;
+  /** The stream deletes the event after this long (nats-server 2.11+; at least 1000, rounded up to whole seconds). */
+  readonly ttlMs?: number;
+  /**
+   * The server holds the event and publishes it at this time (nats-server
+   * 2.12+ message schedules; whole seconds). The ack is the schedule's.
+   */
+  readonly deliverAt?: Date;
+}
+
+export interface PublishBatchOptions {
+  /** All events are stored, or none (nats-server 2.12+, a stream that allows atomic batches, at most 1000 events, one stream). */
+  readonly atomic?: boolean;
 }
 
 export interface BatchItem {
@@ -43,6 +59,8 @@ export interface JetStreamHost {
   connected(): boolean;
   onReconnected(listener: () => void): () => void;
   supports(feature: ServerFeature): boolean;
+  /** The version of the server the connection is on now. */
+  version(): string;
   report(error: Error): void;
 }
 
@@ -79,8 +97,13 @@ export class JetStream {
   }
 
   /** The stream of a domain under this bus's prefix and replicas, over exactly `subjects` (the typed layer derives them: `domainClient(...).streams()`). */
-  domainStream(domain: string, subjects: readonly string[], limits?: Partial<StreamLimits>, excludes?: readonly string[]): StreamSpec {
-    return domainStream({ prefix: this.#host.prefix, streamReplicas: this.#host.streamReplicas }, domain, subjects, limits, excludes);
+  domainStream(domain: string, subjects: readonly string[], limits?: Partial<StreamLimits>, excludes?: readonly string[], allow?: StreamAllow): StreamSpec {
+    return domainStream({ prefix: this.#host.prefix, streamReplicas: this.#host.streamReplicas }, domain, subjects, limits, excludes, allow);
+  }
+
+  /** The subjects a domain's delayed publishes wait on (`<prefix>._schedules.<domain>.>`), part of its stream where schedules are allowed. */
+  scheduleSubjects(domain: string): string {
+    return scheduleSubjects({ prefix: this.#host.prefix }, domain);
   }
 
   /** The name of a domain's stream under this bus's prefix, e.g. `COZE_WORKFLOW`. */
@@ -113,12 +136,50 @@ export class JetStream {
 
   /** Publishes one event and resolves with the stream's ack. */
   publish(subject: string, data: Uint8Array, event: JetStreamPublishOptions): Promise<PubAck> {
-    const { headers, id } = eventHeaders(event, this.#host.source, this.#host.traceparent());
-    return this.#publisher.publish(subject, data, headers, id, event.expectedLastSubjectSequence);
+    const { headers, id, to } = this.#outgoing(subject, event);
+    const sent = this.#publisher.publish(to, data, headers, id, event.expectedLastSubjectSequence);
+    if (event.deliverAt === undefined) return sent;
+    return sent.catch((err: unknown) => {
+      if (isCozebusError(err, "PUBLISH_REJECTED") || isCozebusError(err, "NO_STREAM")) {
+        throw new FeatureUnavailableError("msg-schedules", `the stream refused the delayed event (${describe(err)}): provision the domain with { schedules: true } (and discard "old") to allow delayed publishes`);
+      }
+      throw err;
+    });
   }
 
-  /** Publishes many events pipelined; one result per event, in order, never a rejection. */
-  publishBatch(items: readonly BatchItem[]): Promise<BatchResult[]> {
+  /** Headers for one event, and where it is sent: its subject, or its schedule subject for a delayed publish. */
+  #outgoing(subject: string, event: JetStreamPublishOptions): { headers: ReturnType<typeof eventHeaders>["headers"]; id: string; to: string } {
+    const host = this.#host;
+    const gate = { supports: (f: ServerFeature) => host.supports(f), version: () => host.version() };
+    if (event.ttlMs !== undefined) requireFeature(gate, "msg-ttl", "publish with ttlMs");
+    if (event.deliverAt !== undefined) requireFeature(gate, "msg-schedules", "publish with deliverAt");
+    const { headers, id } = eventHeaders(event, host.source, host.traceparent());
+    if (event.ttlMs !== undefined) addTtl(headers, event.ttlMs);
+    if (event.deliverAt === undefined) return { headers, id, to: subject };
+    if (!subject.startsWith(`${host.prefix}.`)) throw new FeatureUnavailableError("msg-schedules", `"${subject}" is not under the prefix ${host.prefix}, so it has no domain stream to wait in`);
+    const domain = subject.slice(host.prefix.length + 1).split(".")[0]!;
+    addSchedule(headers, subject, event.deliverAt);
+    return { headers, id, to: scheduleSubjects({ prefix: host.prefix }, domain).replace(/>$/, id) };
+  }
+
+  /**
+   * Publishes many events; one result per event, in order, never a
+   * rejection. Pipelined by default; `{ atomic: true }` stores all or none
+   * (then every result shares the outcome).
+   */
+  async publishBatch(items: readonly BatchItem[], options: PublishBatchOptions = {}): Promise<BatchResult[]> {
+    if (options.atomic === true) {
+      const host = this.#host;
+      requireFeature({ supports: (f) => host.supports(f), version: () => host.version() }, "atomic-batch", "publishBatch with atomic: true");
+      if (items.some((it) => it.event.deliverAt !== undefined)) throw new FeatureUnavailableError("atomic-batch", "an atomic batch cannot hold delayed (deliverAt) events");
+      const prepared = items.map((it) => ({ ...this.#outgoing(it.subject, it.event), data: it.data }));
+      try {
+        const acks = await publishAtomic(this.js, prepared.map((p) => ({ subject: p.to, data: p.data, headers: p.headers, id: p.id })));
+        return acks.map((ack): BatchResult => ({ ok: true, ack }));
+      } catch (error) {
+        return items.map((): BatchResult => ({ ok: false, error: error as Error }));
+      }
+    }
     return Promise.all(
       items.map((it) =>
         (async () => this.publish(it.subject, it.data, it.event))().then(

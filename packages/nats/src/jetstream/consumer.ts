@@ -9,6 +9,7 @@ import { KeyedDispatcher } from "../messaging/keyed-dispatcher.js";
 import { watchAbandoned, writeDeadLetter, type DeadLetterReason } from "./dead-letters.js";
 import type { JetStreamPublisher } from "./publisher.js";
 import type { JsDelivery } from "./js-message.js";
+import { isSchedule } from "./publish-features.js";
 import { PullLoop, type PullStatus } from "./pull-loop.js";
 import { apiCode } from "./streams.js";
 import { backoffDelay, retryPolicy, type RetryPolicy, type RetryPolicyInput } from "./retry-policy.js";
@@ -392,6 +393,12 @@ export class DurableConsumer {
     try {
       if (this.#givenUp) {
         m.nak(); // stop() timed out: hand it to another instance now
+        return;
+      }
+      if (isSchedule(m.headers)) {
+        // A delayed publish waiting in the stream (2.12 message schedules): the server publishes the
+        // event itself when it is due. Acking the schedule does not remove it (limits retention).
+        m.ack();
         return;
       }
       const info = m.info;

@@ -29,6 +29,13 @@ const LIMITS: readonly LimitRule[] = [
   { key: "num_replicas" },
 ];
 
+/** Stream switches a build may turn on but never off (another build may publish with them). */
+const SWITCHES = [
+  { key: "allow_msg_ttl", on: (spec: StreamSpec) => spec.allow?.msgTtl === true },
+  { key: "allow_msg_schedules", on: (spec: StreamSpec) => spec.allow?.schedules === true },
+  { key: "allow_atomic", on: (spec: StreamSpec) => spec.allow?.atomic === true },
+] as const;
+
 /** Settings that cannot change in place at all. */
 const FIXED = ["retention", "storage"] as const;
 
@@ -48,6 +55,8 @@ export function toStreamConfig(spec: StreamSpec): Partial<StreamConfig> & { name
     max_msg_size: l.maxMsgSize,
     duplicate_window: l.duplicateWindowMs * NS_PER_MS,
     num_replicas: spec.replicas,
+    // Only switches that are on: older servers refuse fields they do not know.
+    ...Object.fromEntries(SWITCHES.filter((sw) => sw.on(spec)).map((sw) => [sw.key, true])),
   };
 }
 
@@ -115,6 +124,7 @@ export function compareStream(config: StreamConfig, spec: StreamSpec): StreamDri
     if (rank(rule, w) > rank(rule, h)) raise.push(`${rule.key}: ${show(h)} -> ${show(w)}`);
     else conflicts.push(`${rule.key} is ${show(h)} on the server, this build wants ${show(w)}: kept (provisioning never lowers a limit; cozebus streams prune does)`);
   }
+  for (const sw of SWITCHES) if (sw.on(spec) && have[sw.key] !== true) raise.push(`${sw.key}: ${show(have[sw.key] ?? false)} -> true`);
   if (have["discard"] !== want["discard"]) {
     conflicts.push(`discard is ${show(have["discard"])} on the server, this build wants ${show(want["discard"])}: kept (provisioning never changes the discard policy; cozebus streams prune does)`);
   }
@@ -147,6 +157,7 @@ export function additiveConfig(config: StreamConfig, spec: StreamSpec, drift: St
     const h = merged[rule.key] as number;
     if (rank(rule, want[rule.key]!) > rank(rule, h)) merged[rule.key] = want[rule.key];
   }
+  for (const sw of SWITCHES) if (sw.on(spec)) merged[sw.key] = true;
   return merged as unknown as StreamConfig;
 }
 

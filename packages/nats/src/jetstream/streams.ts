@@ -55,6 +55,14 @@ export interface StreamSpec {
   readonly description?: string;
   readonly replicas: number;
   readonly limits: StreamLimits;
+  /** Server features the stream turns on (each only where the server has it): per-message TTL, message schedules, atomic batches. */
+  readonly allow?: StreamAllow;
+}
+
+export interface StreamAllow {
+  readonly msgTtl?: boolean;
+  readonly schedules?: boolean;
+  readonly atomic?: boolean;
 }
 
 export interface StreamOwner {
@@ -85,6 +93,7 @@ export function domainStream(
   subjects: readonly string[],
   limits: Partial<StreamLimits> = {},
   excludes: readonly string[] = [],
+  allow: StreamAllow = {},
 ): StreamSpec {
   const name = domainStreamName(owner, domain);
   if (subjects.length === 0) throw new StreamConfigError(name, "a stream needs at least one subject");
@@ -99,7 +108,18 @@ export function domainStream(
     description: `cozebus ${domain} events`,
     replicas: owner.streamReplicas,
     limits: { ...DEFAULT_STREAM_LIMITS, ...limits },
+    ...(Object.values(allow).some(Boolean) ? { allow } : {}),
   };
+}
+
+/**
+ * Where a domain's delayed publishes wait: `coze._schedules.<domain>.<event id>`,
+ * one schedule subject per event (the server keeps one schedule per subject).
+ * The second token can never be a domain (domains start with a letter), so
+ * no event template produces it, and it overlaps no event subject.
+ */
+export function scheduleSubjects(owner: Pick<StreamOwner, "prefix">, domain: string): string {
+  return `${owner.prefix}._schedules.${domain}.>`;
 }
 
 /** The dead-letter stream: `COZE_DLQ` over `coze.dlq.>`. */
