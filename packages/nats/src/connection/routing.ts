@@ -31,7 +31,7 @@ export function jetstreamNotAnswering(routing: Pick<Routing, "api" | "apiPrefix"
     case "api-prefix":
       return `nothing answered on the JetStream API prefix ${routing.apiPrefix} (${api.from}): check the account import that provides it, or unset the variable to use this account's own JetStream`;
     case "default":
-      return "JetStream is not enabled on this server or account: start nats-server with -js (or a jetstream {} block), enable it for the account, or set NATS_JS_DOMAIN when JetStream runs in another domain (behind a leaf node)";
+      return "JetStream is not enabled on this server or account: start nats-server with -js (or a jetstream {} block), enable it for the account, or set NATS_JS_DOMAIN when JetStream runs in another domain (behind a leaf node), NATS_JS_API_PREFIX when it is imported from another account";
   }
 }
 
