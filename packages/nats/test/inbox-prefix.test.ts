@@ -20,6 +20,8 @@ beforeAll(async () => {
     auth: {
       users: [
         { user: "svc", password: "svc-pw", permissions: svc },
+        // Everything but the max-deliveries advisory: consuming works, and the error hook says what is lost.
+        { user: "noadv", password: "noadv-pw", permissions: { publish: svc.publish!, subscribe: ["coze.>", "_INBOX_svc.>"] } },
         // Its inbox is allowed but not the JetStream API: the error must name the API, not the inbox.
         { user: "nojs", password: "nojs-pw", permissions: { publish: ["coze.>", "_INBOX_svc.>"], subscribe: ["coze.>", "_INBOX_svc.>"] } },
       ],
@@ -88,6 +90,25 @@ describe("a user allowed only _INBOX_svc.>, with NATS_INBOX_PREFIX=_INBOX_svc", 
     expect(subs.filter((s) => s.startsWith("_INBOX."))).toEqual([]);
     await c.stop();
     expect(errors.filter((e) => e instanceof PermissionError || /permission/i.test(e.message))).toEqual([]);
+  });
+});
+
+describe("a user who may not subscribe to max-deliveries advisories", () => {
+  it("consumes, and the error hook says that events whose handler never returns will not be dead-lettered", async () => {
+    const errors: Error[] = [];
+    const bus = await openBus({ env: { NATS_SERVER_URL: server.url, NATS_USERNAME: "noadv", NATS_PASSWORD: "noadv-pw", NATS_INBOX_PREFIX: "_INBOX_svc" }, logger: memoryLogger(), onError: (e) => void errors.push(e) });
+    buses.push(bus);
+    const js = await bus.jetstream();
+    await provisionRaw(js, "agent");
+    const sent = await js.publish("coze.agent.a1.published", bytes("x"), { type: "t" });
+    const got: number[] = [];
+    const c = await js.consume({ stream: "COZE_AGENT", group: "noadv" }, (m) => void got.push(m.delivery.sequence));
+    await waitFor("the delivery and the refusal reported", () => got.length === 1 && errors.some((e) => e instanceof PermissionError));
+    expect(got).toEqual([sent.seq]);
+    expect(errors.find((e) => e instanceof PermissionError)?.message).toMatch(
+      /events of COZE_AGENT\/noadv whose handler never returns will not be dead-lettered: the server refused the subscription to "\$JS\.EVENT\.ADVISORY\.CONSUMER\.MAX_DELIVERIES\.COZE_AGENT\.noadv"/,
+    );
+    await c.stop();
   });
 });
 
