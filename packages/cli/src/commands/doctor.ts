@@ -1,11 +1,11 @@
 import {
   AuthError,
   ConfigError,
-  PermissionError,
   FEATURE_SINCE,
   TlsError,
   describeConfig,
   resolveConfig,
+  PermissionError,
   versionAtLeast,
   type Bus,
   type ResolvedConfig,
