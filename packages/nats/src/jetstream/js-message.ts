@@ -1,4 +1,4 @@
-import type { Msg, MsgHdrs, NatsConnection } from "@nats-io/transport-node";
+import { nanos, type Msg, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
 
 /** Where a delivery came from, parsed from its `$JS.ACK...` reply subject. */
 export interface JsDeliveryInfo {
@@ -113,7 +113,7 @@ export class JsDelivery {
 
   /** Redeliver after `delayMs` (0: at once). Consumer backoff settings do not apply to naks. */
   nak(delayMs = 0): void {
-    this.#send(delayMs > 0 ? new TextEncoder().encode(`-NAK ${JSON.stringify({ delay: delayMs * 1_000_000 })}`) : NAK);
+    this.#send(delayMs > 0 ? new TextEncoder().encode(`-NAK ${JSON.stringify({ delay: nanos(delayMs) })}`) : NAK);
   }
 
   /** In progress: restarts the ack wait. */

@@ -1,5 +1,5 @@
 import { JetStreamStatus } from "@nats-io/jetstream/internal";
-import { createInbox, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
+import { createInbox, nanos, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import { routingOf, type Routing } from "../connection/routing.js";
 import { JsDelivery } from "./js-message.js";
 
@@ -101,7 +101,7 @@ export class PullLoop {
     const want = this.#o.batch - this.#pending;
     if (want <= 0) return;
     this.#pending += want;
-    const expires = this.#o.expiresMs * 1_000_000;
+    const expires = nanos(this.#o.expiresMs);
     try {
       this.#nc.publish(this.#next, enc({ batch: want, expires, idle_heartbeat: expires / 2 }), { reply: this.#inbox });
     } catch {
