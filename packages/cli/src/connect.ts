@@ -1,4 +1,5 @@
-import { openBus, type Bus, type BusOptions } from "@cozebus/nats";
+import { openBus, resolveConfig, type Bus, type BusOptions } from "@cozebus/nats";
+import { usageError } from "./errors.js";
 import { startNatsServer, type NatsServer } from "@cozebus/testing";
 
 export interface GlobalFlags {
@@ -6,7 +7,11 @@ export interface GlobalFlags {
   readonly json: boolean;
 }
 
-/** The options a CLI connection uses: NATS_* variables like a service, `--server` winning over NATS_SERVER_URL, logs on stderr. */
+/**
+ * The options a CLI connection uses: NATS_* variables like a service
+ * (NATS_INBOX_PREFIX, NATS_JS_DOMAIN and NATS_JS_API_PREFIX included),
+ * `--server` winning over NATS_SERVER_URL, logs on stderr.
+ */
 export function busOptions(flags: GlobalFlags): BusOptions {
   const log = (m: string): void => void process.stderr.write(`${m}\n`);
   return {
@@ -30,7 +35,12 @@ export function connectBus(flags: GlobalFlags): Promise<Bus> {
 export async function configuredOrLocalServer<F extends GlobalFlags>(flags: F, say: (m: string) => void, purpose: string): Promise<{ flags: F; local: NatsServer | undefined }> {
   const configured = flags.server ?? process.env["NATS_SERVER_URL"] ?? process.env["MQ_NAME_SERVER"];
   if (configured !== undefined && configured !== "") return { flags, local: undefined };
-  const local = await startNatsServer();
-  say(`no NATS_SERVER_URL: ${purpose} a local nats-server with JetStream at ${local.url}`);
+  // The local server must be where the configuration looks for JetStream: in NATS_JS_DOMAIN's domain when one is set.
+  const api = resolveConfig(busOptions(flags)).jetstreamApi;
+  if (api.kind === "api-prefix") {
+    throw usageError(`${api.from} is set but no server is: a local nats-server cannot provide an imported JetStream API; set NATS_SERVER_URL (or --server), or unset ${api.from}`);
+  }
+  const local = await startNatsServer(api.kind === "domain" ? { jetstreamDomain: api.domain } : {});
+  say(`no NATS_SERVER_URL: ${purpose} a local nats-server with JetStream${api.kind === "domain" ? ` in domain ${api.domain}` : ""} at ${local.url}`);
   return { flags: { ...flags, server: local.url }, local };
 }

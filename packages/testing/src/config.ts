@@ -69,6 +69,10 @@ export interface RenderSpec {
   readonly extraConfig?: string;
   /** The text of a user's own nats.conf to start from (see `rebaseConfig`). */
   readonly baseConfig?: string;
+  /** `jetstream { domain: ... }`: this server's JetStream domain. */
+  readonly jetstreamDomain?: string;
+  /** Leaf nodes: accept them on this loopback port, and/or connect to these remotes as one. */
+  readonly leafnodes?: LeafnodeSpec;
 }
 
 const q = (s: string): string => JSON.stringify(s);
@@ -149,9 +153,16 @@ export function renderConfig(spec: RenderSpec): string {
     `listen: "127.0.0.1:${spec.port}"`,
     `http: "127.0.0.1:${spec.httpPort}"`,
   ];
+  if (spec.jetstreamDomain !== undefined) {
+    // Refused rather than dropped: a test that asked for a domain must not silently run without one.
+    if (!spec.jetstream) throw new Error(`jetstreamDomain ${q(spec.jetstreamDomain)} needs JetStream on; drop jetstream: false or the domain`);
+    if (base?.hasJetStream) throw new Error(`jetstreamDomain ${q(spec.jetstreamDomain)} cannot be combined with a base configuration's own jetstream block; set domain there`);
+    if (!/^[^\s.*>]+$/.test(spec.jetstreamDomain)) throw new Error(`jetstreamDomain ${q(spec.jetstreamDomain)} is not one token (nats-server refuses ".", "*", ">" and spaces)`);
+  }
   if (spec.jetstream && !base?.hasJetStream) {
     // Explicit limits: max_file_store is a reservation ceiling (streams reserve their max_bytes), not disk actually used.
-    lines.push(`jetstream { store_dir: ${q(spec.storeDir)}, max_memory_store: 256MB, max_file_store: 16GB }`);
+    const domain = spec.jetstreamDomain !== undefined ? `, domain: ${q(spec.jetstreamDomain)}` : "";
+    lines.push(`jetstream { store_dir: ${q(spec.storeDir)}, max_memory_store: 256MB, max_file_store: 16GB${domain} }`);
   }
   if (spec.tls) {
     const t = spec.tls;
@@ -166,6 +177,36 @@ export function renderConfig(spec: RenderSpec): string {
     const routes = c.routes.map((p) => q(`nats-route://127.0.0.1:${p}`)).join(", ");
     lines.push(`cluster { name: ${q(c.name)}, listen: "127.0.0.1:${c.port}", routes: [${routes}] }`);
   }
+  if (spec.leafnodes) lines.push(renderLeafnodes(spec.leafnodes));
   if (spec.extraConfig) lines.push(spec.extraConfig);
   return lines.join("\n") + "\n";
+}
+
+export interface LeafnodeSpec {
+  /** Accept leaf node connections on this loopback port. */
+  readonly port?: number | undefined;
+  /** Connect to these servers as a leaf node. */
+  readonly remotes?: readonly string[] | undefined;
+}
+
+const LOOPBACK = new Set(["127.0.0.1", "localhost", "[::1]"]);
+
+/** A leafnodes block: listen on loopback, and one remote per URL (loopback only, like everything the harness starts). */
+export function renderLeafnodes(leaf: LeafnodeSpec): string {
+  const parts: string[] = [];
+  if (leaf.port !== undefined) parts.push(`listen: "127.0.0.1:${leaf.port}"`);
+  if (leaf.remotes !== undefined && leaf.remotes.length > 0) {
+    for (const r of leaf.remotes) {
+      let url: URL;
+      try {
+        url = new URL(r);
+      } catch {
+        throw new Error(`leaf remote ${q(r)} is not a URL; expected e.g. nats-leaf://127.0.0.1:7422 (a hub's leafnodeUrl)`);
+      }
+      if (!["nats-leaf:", "nats:", "tls:"].includes(url.protocol)) throw new Error(`leaf remote ${q(r)}: use nats-leaf://, nats:// or tls://`);
+      if (!LOOPBACK.has(url.hostname)) throw new Error(`leaf remote ${q(r)} is not on loopback; test servers only talk to 127.0.0.1`);
+    }
+    parts.push(`remotes: [${leaf.remotes.map((r) => `{ url: ${q(r)} }`).join(", ")}]`);
+  }
+  return `leafnodes { ${parts.join(", ")} }`;
 }

@@ -27,6 +27,12 @@ export interface NatsServerOptions {
   readonly startTimeoutMs?: number;
   /** Name shown in the server's logs and info (default: random). */
   readonly serverName?: string;
+  /** This server's JetStream domain (`jetstream { domain }`), e.g. "hub" for a hub that leaf nodes reach. */
+  readonly jetstreamDomain?: string;
+  /** Accept leaf node connections on a random loopback port: see `leafnodeUrl`. */
+  readonly leafnodeListen?: boolean;
+  /** Connect to these servers as a leaf node (a hub's `leafnodeUrl`); `start()` waits until each connection is up. */
+  readonly leafRemotes?: readonly string[];
 }
 
 export interface NatsServer extends AsyncDisposable {
@@ -37,6 +43,8 @@ export interface NatsServer extends AsyncDisposable {
   readonly monitorUrl: string;
   /** This server's own temp folder (config, JetStream store, logs). */
   readonly dir: string;
+  /** `nats-leaf://127.0.0.1:<port>` with `leafnodeListen`: what a leaf node's `leafRemotes` names. */
+  readonly leafnodeUrl: string | undefined;
   readonly serverName: string;
   /** True while the process runs. */
   readonly running: boolean;
@@ -59,6 +67,7 @@ interface NodePlan {
   readonly port: number;
   readonly httpPort: number;
   readonly cluster?: { readonly name: string; readonly port: number; readonly routes: readonly number[] };
+  readonly leafPort?: number;
 }
 
 const LOG_LIMIT = 256 * 1024;
@@ -68,6 +77,7 @@ class ManagedServer implements NatsServer {
   readonly port: number;
   readonly monitorUrl: string;
   readonly serverName: string;
+  readonly leafnodeUrl: string | undefined;
   #proc: ChildProcess | undefined;
   #exited: Promise<void> = Promise.resolve();
   #log = "";
@@ -87,6 +97,8 @@ class ManagedServer implements NatsServer {
     this.url = `${opts.tls ? "tls" : "nats"}://127.0.0.1:${plan.port}`;
     this.monitorUrl = `http://127.0.0.1:${plan.httpPort}`;
     this.#configFile = join(dir, "nats.conf");
+    this.leafnodeUrl = plan.leafPort !== undefined ? `nats-leaf://127.0.0.1:${plan.leafPort}` : undefined;
+    const leafnodes = plan.leafPort !== undefined || opts.leafRemotes !== undefined ? { port: plan.leafPort, remotes: opts.leafRemotes } : undefined;
     const config = renderConfig({
       serverName: plan.serverName,
       port: plan.port,
@@ -98,6 +110,8 @@ class ManagedServer implements NatsServer {
       ...(plan.cluster ? { cluster: plan.cluster } : {}),
       ...(opts.extraConfig ? { extraConfig: opts.extraConfig } : {}),
       ...(baseConfig !== undefined ? { baseConfig } : {}),
+      ...(opts.jetstreamDomain !== undefined ? { jetstreamDomain: opts.jetstreamDomain } : {}),
+      ...(leafnodes ? { leafnodes } : {}),
     });
     writeFileSync(this.#configFile, config);
   }
@@ -132,6 +146,20 @@ class ManagedServer implements NatsServer {
       throw new Error(`nats-server ${this.serverName} exited during start-up (code ${proc.exitCode}):\n${tail(this.#log)}`);
     });
     await Promise.race([this.#waitHealthy(), spawnFailed, exitedEarly]);
+    if ((this.opts.leafRemotes?.length ?? 0) > 0) await Promise.race([this.#waitLeafConnected(), exitedEarly]);
+  }
+
+  /** /healthz is green before a leaf node has dialled its remotes: wait until /leafz lists all of them. */
+  async #waitLeafConnected(): Promise<void> {
+    const want = this.opts.leafRemotes?.length ?? 0;
+    const deadline = Date.now() + (this.opts.startTimeoutMs ?? 15_000);
+    let have = 0;
+    while (Date.now() < deadline && this.running) {
+      have = Number((await getJson(`${this.monitorUrl}/leafz`))?.["leafnodes"] ?? 0);
+      if (have >= want) return;
+      await sleep(50);
+    }
+    throw new Error(`nats-server ${this.serverName} has ${have} of ${want} leaf node connections after start-up (remotes ${this.opts.leafRemotes?.join(", ")}):\n${tail(this.#log)}`);
   }
 
   async #waitHealthy(): Promise<void> {
@@ -218,7 +246,8 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
   const baseConfig = readBaseConfig(opts.baseConfigFile); // before any folder exists: a bad path leaves nothing behind
   for (let attempt = 1; ; attempt++) {
     const serverName = opts.serverName ?? `cozebus-test-${Math.random().toString(36).slice(2, 8)}`;
-    const server = createServer(newDir("single"), { serverName, port: await freePort(), httpPort: await freePort() }, binary, opts, baseConfig);
+    const leafPort = opts.leafnodeListen ? { leafPort: await freePort() } : {};
+    const server = createServer(newDir("single"), { serverName, port: await freePort(), httpPort: await freePort(), ...leafPort }, binary, opts, baseConfig);
     try {
       await server.start();
       return server;
@@ -266,6 +295,7 @@ export async function startNatsCluster(opts: NatsClusterOptions = {}): Promise<N
       port: await freePort(),
       httpPort: await freePort(),
       cluster: { name, port: clusterPorts[i]!, routes: clusterPorts.filter((_, j) => j !== i) },
+      ...(opts.leafnodeListen ? { leafPort: await freePort() } : {}),
     });
   }
   const servers: ManagedServer[] = [];

@@ -5,6 +5,7 @@ import {
   TlsError,
   describeConfig,
   resolveConfig,
+  PermissionError,
   versionAtLeast,
   type Bus,
   type ResolvedConfig,
@@ -35,6 +36,8 @@ const FIX = {
   auth: "set the credentials this server expects: NATS_USERNAME + NATS_PASSWORD, NATS_TOKEN, NATS_NKEY_SEED, NATS_JWT_TOKEN + NATS_NKEY_SEED, or NATS_CREDS_FILE (one method only)",
   tls: "make both sides agree: tls:// URLs with NATS_TLS_CA_FILE (and NATS_TLS_CERT_FILE + NATS_TLS_KEY_FILE when the server verifies clients), or nats:// URLs when the server has no TLS",
   jetstream: "start nats-server with -js (or a jetstream {} block in nats.conf) and enable JetStream for the account; or set NATS_USE_JETSTREAM=false to send every event over core NATS (at-most-once)",
+  jetstreamRoute: "set NATS_JS_DOMAIN to the domain in the JetStream server's jetstream { domain } (or NATS_JS_API_PREFIX to the imported API prefix), and make sure the server you connect to reaches it (a leaf node's remote); or set NATS_USE_JETSTREAM=false",
+  permission: "grant this user the permissions named above in the server's authorization, or set NATS_INBOX_PREFIX to the inbox prefix it is allowed",
   streams: "run cozebus streams apply",
 } as const;
 
@@ -95,7 +98,8 @@ async function diagnose(flags: DoctorFlags, report: (f: Finding) => void): Promi
     return;
   }
   try {
-    report({ check: "connect", status: "ok", detail: `connected to ${bus.server.name || bus.server.id} (${config.servers.join(", ")})` });
+    const inbox = config.inboxPrefix !== undefined ? `; inboxes under ${config.inboxPrefix} (NATS_INBOX_PREFIX)` : "";
+    report({ check: "connect", status: "ok", detail: `connected to ${bus.server.name || bus.server.id} (${config.servers.join(", ")})${inbox}` });
     checkTls(config, report);
     checkServer(bus, report);
     const specs = await checkJetStream(bus, config, report);
@@ -146,18 +150,22 @@ async function checkJetStream(bus: Bus, config: ResolvedConfig, report: (f: Find
     return undefined;
   }
   let account;
+  let api: string;
   try {
     const js = await bus.jetstream();
     account = await js.jsm.getAccountInfo();
+    // Which JetStream answered: the API prefix nats.js used, and the domain the server reports.
+    api = `API ${js.routing.apiPrefix}${account.domain ? `, domain ${account.domain}` : ""}`;
   } catch (err) {
-    report({ check: "jetstream", status: "fail", detail: `JetStream is not available: ${(err as Error).message}`, fix: FIX.jetstream });
+    const fix = err instanceof PermissionError ? FIX.permission : config.jetstreamApi.kind === "default" ? FIX.jetstream : FIX.jetstreamRoute;
+    report({ check: "jetstream", status: "fail", detail: `JetStream is not available: ${(err as Error).message}`, fix });
     return undefined;
   }
   const l = account.limits;
   report({
     check: "jetstream",
     status: "ok",
-    detail: `available: storage ${gib(account.storage)} used of ${gib(l.max_storage)}, memory ${gib(account.memory)} used of ${gib(l.max_memory)}, streams ${account.streams}${l.max_streams > 0 ? `/${l.max_streams}` : ""}, consumers ${account.consumers}${l.max_consumers > 0 ? `/${l.max_consumers}` : ""}`,
+    detail: `available (${api}): storage ${gib(account.storage)} used of ${gib(l.max_storage)}, memory ${gib(account.memory)} used of ${gib(l.max_memory)}, streams ${account.streams}${l.max_streams > 0 ? `/${l.max_streams}` : ""}, consumers ${account.consumers}${l.max_consumers > 0 ? `/${l.max_consumers}` : ""}`,
   });
   if (config.streamReplicas > 1 && bus.server.cluster === undefined) {
     report({ check: "jetstream", status: "fail", detail: `NATS_STREAM_REPLICAS=${config.streamReplicas} but this server is not part of a cluster`, fix: "set NATS_STREAM_REPLICAS=1, or connect to a JetStream cluster with at least that many servers" });

@@ -17,6 +17,9 @@ export const ENV = {
   NATS_STREAM_REPLICAS: "JetStream stream replicas, an integer from 1 to 5",
   NATS_USE_JETSTREAM: "`true` or `false`: force all events onto JetStream or core NATS",
   NATS_SUBJECT_PREFIX: "subject root replacing `coze`, dot-separated tokens of [A-Za-z0-9_-]",
+  NATS_INBOX_PREFIX: "prefix of this connection's reply inboxes instead of `_INBOX` (for users allowed only e.g. `_INBOX_svc.>`); no wildcards",
+  NATS_JS_DOMAIN: "JetStream domain to use (e.g. `hub` behind a leaf node); one token, not with NATS_JS_API_PREFIX",
+  NATS_JS_API_PREFIX: "JetStream API subject prefix instead of `$JS.API` (an imported JetStream); not with NATS_JS_DOMAIN",
 } as const;
 
 export type EnvName = keyof typeof ENV;
@@ -47,4 +50,51 @@ export function parseReplicas(name: string, raw: string | number): number {
     throw new ConfigError(name, `expected an integer from 1 to 5 (JetStream's replica limit), got ${JSON.stringify(String(raw))}`);
   }
   return n;
+}
+
+/** Printable ASCII without spaces: what nats-server accepts in a subject token. */
+const SUBJECT_TOKEN = /^[\x21-\x7e]+$/;
+
+function subjectTokens(variable: string, raw: string, what: string, example: string): string[] {
+  const tokens = raw.split(".");
+  for (const t of tokens) {
+    if (t === "*" || t === ">" || t.includes("*") || t.includes(">")) {
+      throw new ConfigError(variable, `${JSON.stringify(raw)} contains a wildcard; ${what} must be a literal subject prefix such as ${example}`);
+    }
+    if (t === "" || !SUBJECT_TOKEN.test(t)) {
+      throw new ConfigError(variable, `${JSON.stringify(raw)} is not a valid subject prefix: ${what} is dot-separated, non-empty tokens of printable ASCII without spaces, e.g. ${example}`);
+    }
+  }
+  return tokens;
+}
+
+/**
+ * The prefix of reply inboxes (nats.js's `inboxPrefix`). Users whose
+ * permissions allow only their own inbox (`_INBOX_svc.>`) need it for every
+ * request, JetStream publish ack and pull.
+ */
+export function parseInboxPrefix(variable: string, raw: string): string {
+  subjectTokens(variable, raw, "an inbox prefix", "_INBOX_svc");
+  return raw;
+}
+
+/**
+ * A JetStream domain: the server's `jetstream { domain: ... }`. nats-server
+ * refuses a domain with `.`, `*`, `>` or whitespace, so one token.
+ */
+export function parseJsDomain(variable: string, raw: string): string {
+  if (!SUBJECT_TOKEN.test(raw) || /[.*>]/.test(raw)) {
+    throw new ConfigError(variable, `${JSON.stringify(raw)} is not a JetStream domain: one token of printable ASCII without ".", "*", ">" or spaces, as in the server's jetstream { domain: hub }`);
+  }
+  return raw;
+}
+
+/**
+ * A JetStream API prefix (`$JS.API` by default), for a JetStream reached
+ * through an account import. One trailing dot is dropped, as nats.js does.
+ */
+export function parseJsApiPrefix(variable: string, raw: string): string {
+  const prefix = raw.endsWith(".") ? raw.slice(0, -1) : raw;
+  subjectTokens(variable, prefix, "a JetStream API prefix", "$JS.hub.API or JS.acme.API");
+  return prefix;
 }

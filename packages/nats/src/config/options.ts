@@ -53,6 +53,24 @@ export interface BusOptions {
   readonly useJetStream?: boolean;
   /** Root of every subject, replacing `coze` in schema templates (multi-tenant deployments). Env: NATS_SUBJECT_PREFIX (default `coze`). */
   readonly subjectPrefix?: string;
+  /**
+   * Prefix of this connection's reply inboxes (requests, JetStream publish
+   * acks and pulls), replacing `_INBOX`: for users whose permissions allow
+   * only their own inbox, e.g. `_INBOX_svc` for `_INBOX_svc.>`. Env: NATS_INBOX_PREFIX.
+   */
+  readonly inboxPrefix?: string;
+  /**
+   * The JetStream domain to talk to, e.g. `hub` when this service connects
+   * to a leaf node and JetStream runs in the hub's domain. Streams,
+   * consumers, pulls and dead letters all go through it. Not with
+   * `jetstreamApiPrefix`. Env: NATS_JS_DOMAIN.
+   */
+  readonly jetstreamDomain?: string;
+  /**
+   * The JetStream API subject prefix, replacing `$JS.API`, for a JetStream
+   * imported from another account. Not with `jetstreamDomain`. Env: NATS_JS_API_PREFIX.
+   */
+  readonly jetstreamApiPrefix?: string;
   /** The CloudEvents `ce-source` of events this process publishes (default `/cozebus/<connection name>`). */
   readonly source?: string;
   /** Connection name shown by the server's monitoring (default `cozebus-<pid>`). */

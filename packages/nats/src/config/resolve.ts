@@ -1,6 +1,6 @@
 import { ConfigError } from "../errors.js";
 import { checkPrefix } from "../messaging/subject.js";
-import { parseBoolean, parseReplicas, read, type Env } from "./env.js";
+import { parseBoolean, parseInboxPrefix, parseJsApiPrefix, parseJsDomain, parseReplicas, read, type Env } from "./env.js";
 import type { AuthOptions, BusOptions, Logger, TlsFileOptions } from "./options.js";
 import { parseServers } from "./servers.js";
 import { checkJwt, checkReadable, loadCredsFile, loadUserSeed } from "./secrets.js";
@@ -14,6 +14,15 @@ export type ResolvedAuth =
   | { readonly method: "jwt"; readonly from: string; readonly jwt: string; readonly seed: Uint8Array }
   | { readonly method: "creds"; readonly from: string; readonly creds: Uint8Array };
 
+/**
+ * Where this connection's JetStream API lives. nats.js turns a domain into
+ * its API prefix; cozebus passes either through as given.
+ */
+export type JetStreamApiConfig =
+  | { readonly kind: "default" }
+  | { readonly kind: "domain"; readonly domain: string; readonly from: string }
+  | { readonly kind: "api-prefix"; readonly apiPrefix: string; readonly from: string };
+
 export interface ResolvedConfig {
   readonly servers: readonly string[];
   /** undefined: plain TCP; an object (maybe empty): TLS with those files. */
@@ -22,6 +31,9 @@ export interface ResolvedConfig {
   readonly streamReplicas: number;
   readonly useJetStream: boolean | undefined;
   readonly subjectPrefix: string;
+  /** Prefix of reply inboxes; undefined: nats.js's default (`_INBOX`). */
+  readonly inboxPrefix: string | undefined;
+  readonly jetstreamApi: JetStreamApiConfig;
   readonly source: string;
   readonly name: string;
   readonly reconnect: { readonly maxAttempts: number; readonly waitMs: number; readonly jitterMs: number };
@@ -52,6 +64,9 @@ export function resolveConfig(options: BusOptions = {}): ResolvedConfig {
       ? checkPrefix("options.subjectPrefix", options.subjectPrefix)
       : checkPrefix("NATS_SUBJECT_PREFIX", read(env, "NATS_SUBJECT_PREFIX") ?? "coze");
 
+  const inboxPrefix = resolveInboxPrefix(options, env, subjectPrefix);
+  const jetstreamApi = resolveJetStreamApi(options, env);
+
   const replicasRaw = read(env, "NATS_STREAM_REPLICAS");
   const streamReplicas =
     options.streamReplicas !== undefined
@@ -77,6 +92,8 @@ export function resolveConfig(options: BusOptions = {}): ResolvedConfig {
     streamReplicas,
     useJetStream,
     subjectPrefix,
+    inboxPrefix,
+    jetstreamApi,
     source: options.source ?? `/cozebus/${name}`,
     name,
     reconnect,
@@ -88,6 +105,43 @@ export function resolveConfig(options: BusOptions = {}): ResolvedConfig {
 function checkInt(variable: string, n: number, min: number): number {
   if (!Number.isInteger(n) || n < min) throw new ConfigError(variable, `expected an integer >= ${min}, got ${n}`);
   return n;
+}
+
+function resolveInboxPrefix(options: BusOptions, env: Env, subjectPrefix: string): string | undefined {
+  const variable = options.inboxPrefix !== undefined ? "options.inboxPrefix" : "NATS_INBOX_PREFIX";
+  const raw = options.inboxPrefix ?? read(env, "NATS_INBOX_PREFIX");
+  if (raw === undefined) return undefined;
+  const prefix = parseInboxPrefix(variable, raw);
+  // Replies must never land in a stream: every stream cozebus provisions lives under the subject prefix.
+  if (prefix === subjectPrefix || prefix.startsWith(`${subjectPrefix}.`)) {
+    throw new ConfigError(variable, `${JSON.stringify(prefix)} lies under the subject prefix ${JSON.stringify(subjectPrefix)}, where streams would store replies and acks; pick a prefix outside it, e.g. _INBOX_<service>`);
+  }
+  return prefix;
+}
+
+/**
+ * A domain and an API prefix both say where the JetStream API is, so they
+ * are one setting: options (either of them) win over the environment, and
+ * setting both at one level is refused rather than one silently ignored.
+ */
+function resolveJetStreamApi(options: BusOptions, env: Env): JetStreamApiConfig {
+  if (options.jetstreamDomain !== undefined || options.jetstreamApiPrefix !== undefined) {
+    if (options.jetstreamDomain !== undefined && options.jetstreamApiPrefix !== undefined) {
+      throw new ConfigError("options.jetstreamDomain", "is set together with options.jetstreamApiPrefix; a domain implies its API prefix ($JS.<domain>.API), so set only one of them");
+    }
+    if (options.jetstreamDomain !== undefined) {
+      return { kind: "domain", domain: parseJsDomain("options.jetstreamDomain", options.jetstreamDomain), from: "options.jetstreamDomain" };
+    }
+    return { kind: "api-prefix", apiPrefix: parseJsApiPrefix("options.jetstreamApiPrefix", options.jetstreamApiPrefix as string), from: "options.jetstreamApiPrefix" };
+  }
+  const domain = read(env, "NATS_JS_DOMAIN");
+  const apiPrefix = read(env, "NATS_JS_API_PREFIX");
+  if (domain !== undefined && apiPrefix !== undefined) {
+    throw new ConfigError("NATS_JS_DOMAIN", "is set together with NATS_JS_API_PREFIX; a domain implies its API prefix ($JS.<domain>.API), so set only one of them");
+  }
+  if (domain !== undefined) return { kind: "domain", domain: parseJsDomain("NATS_JS_DOMAIN", domain), from: "NATS_JS_DOMAIN" };
+  if (apiPrefix !== undefined) return { kind: "api-prefix", apiPrefix: parseJsApiPrefix("NATS_JS_API_PREFIX", apiPrefix), from: "NATS_JS_API_PREFIX" };
+  return { kind: "default" };
 }
 
 function resolveServers(options: BusOptions, env: Env): { urls: string[]; tls: boolean } {
@@ -198,5 +252,8 @@ function resolveProgrammaticAuth(auth: AuthOptions): ResolvedAuth {
 /** A summary safe to log: which servers, which auth method from where, never a secret. */
 export function describeConfig(c: ResolvedConfig): string {
   const tls = c.tls === undefined ? "off" : c.tls.certFile ? "mutual" : "on";
-  return `servers=${c.servers.join(",")} tls=${tls} auth=${c.auth.method} (${c.auth.from}) prefix=${c.subjectPrefix} replicas=${c.streamReplicas}`;
+  const inbox = c.inboxPrefix === undefined ? "" : ` inbox=${c.inboxPrefix}`;
+  const api = c.jetstreamApi;
+  const js = api.kind === "domain" ? ` js-domain=${api.domain}` : api.kind === "api-prefix" ? ` js-api=${api.apiPrefix}` : "";
+  return `servers=${c.servers.join(",")} tls=${tls} auth=${c.auth.method} (${c.auth.from}) prefix=${c.subjectPrefix}${inbox}${js} replicas=${c.streamReplicas}`;
 }

@@ -1,5 +1,5 @@
 import { connect as natsConnect, type Msg, type NatsConnection } from "@nats-io/transport-node";
-import { describeConfig, type ResolvedConfig } from "../config/resolve.js";
+import { describeConfig, type JetStreamApiConfig, type ResolvedConfig } from "../config/resolve.js";
 import type { BusOptions } from "../config/options.js";
 import { ConnectionClosedError, DrainTimeoutError, NotConnectedError, describe, type HandlerError } from "../errors.js";
 import { eventHeaders, type EventAttributes } from "../messaging/headers.js";
@@ -138,6 +138,16 @@ export class Bus extends TypedEmitter implements AsyncDisposable {
     return this.#config.streamReplicas;
   }
 
+  /** Prefix of this connection's reply inboxes (NATS_INBOX_PREFIX); undefined: nats.js's default, `_INBOX`. */
+  get inboxPrefix(): string | undefined {
+    return this.#config.inboxPrefix;
+  }
+
+  /** Where this bus's JetStream API is (NATS_JS_DOMAIN, NATS_JS_API_PREFIX, or the default). */
+  get jetstreamApi(): JetStreamApiConfig {
+    return this.#config.jetstreamApi;
+  }
+
   /** Forced delivery mode: true = JetStream, false = core, undefined = each schema's default. */
   get useJetStream(): boolean | undefined {
     return this.#config.useJetStream;
@@ -212,7 +222,7 @@ export class Bus extends TypedEmitter implements AsyncDisposable {
     checkPublishSubject(subject);
     if (this.#nc.isClosed()) throw new ConnectionClosedError(`request to "${subject}" not sent`);
     const { headers } = eventHeaders(options, this.#config.source, this.#traceparent?.());
-    return sendRequest(this.#nc, subject, data, headers, options.timeoutMs ?? 5000);
+    return sendRequest(this.#nc, subject, data, headers, options.timeoutMs ?? 5000, this.#config.inboxPrefix);
   }
 
   /**
@@ -255,6 +265,8 @@ export class Bus extends TypedEmitter implements AsyncDisposable {
         prefix: this.prefix,
         streamReplicas: this.streamReplicas,
         source: this.#config.source,
+        inboxPrefix: this.#config.inboxPrefix,
+        jetstreamApi: this.#config.jetstreamApi,
         traceparent: () => this.#traceparent?.(),
         connected: () => this.connected,
         onReconnected: (listener) => this.on("reconnected", listener),

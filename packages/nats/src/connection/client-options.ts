@@ -14,6 +14,8 @@ export function clientOptions(c: ResolvedConfig): ConnectionOptions {
     // Faster than the 2-minute default at noticing a half-open TCP connection.
     pingInterval: 30_000,
   };
+  // Every inbox nats.js makes (requests, JetStream API calls) then lives under it.
+  if (c.inboxPrefix !== undefined) o.inboxPrefix = c.inboxPrefix;
   if (c.tls !== undefined) o.tls = { ...c.tls };
   const a = c.auth;
   switch (a.method) {

@@ -16,15 +16,16 @@ function fingerprint(c: ResolvedConfig): string {
     : a.method === "jwt" ? `${a.jwt}\0${Buffer.from(a.seed).toString()}`
     : a.method === "creds" ? Buffer.from(a.creds).toString()
     : "";
-  return JSON.stringify([c.servers, c.tls ?? null, a.method, createHash("sha256").update(secret).digest("hex"), c.subjectPrefix, c.name]);
+  return JSON.stringify([c.servers, c.tls ?? null, a.method, createHash("sha256").update(secret).digest("hex"), c.subjectPrefix, c.inboxPrefix ?? null, c.jetstreamApi, c.name]);
 }
 
 /**
  * The process's shared bus: the first call connects, later calls get the same
  * connection (services should not open one connection per producer).
  * `connect()` without options returns the shared bus however it was made;
- * with options that resolve to a different server, identity or prefix it
- * throws, since silently handing back the other connection would be wrong.
+ * with options that resolve to a different server, identity, prefix, inbox
+ * prefix or JetStream domain it throws, since silently handing back the
+ * other connection would be wrong.
  * Use `openBus()` for a separate connection.
  */
 export async function connect(options?: BusOptions): Promise<Bus> {
@@ -34,7 +35,7 @@ export async function connect(options?: BusOptions): Promise<Bus> {
       if (options !== undefined && fingerprint(resolveConfig(options)) !== shared.key) {
         throw new ConfigError(
           "connect()",
-          "the shared bus is already connected with different servers, credentials or prefix; call openBus() for a separate connection",
+          "the shared bus is already connected with different servers, credentials, prefix, inbox prefix or JetStream domain; call openBus() for a separate connection",
         );
       }
       return bus;

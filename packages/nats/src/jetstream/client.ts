@@ -1,9 +1,11 @@
-import { jetstream as natsJetStream, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
+import type { JetStreamApiConfig } from "../config/resolve.js";
+import { domainOf, rememberRouting, type Routing } from "../connection/routing.js";
 import type { ServerFeature } from "../connection/server-info.js";
 import { eventHeaders, type EventAttributes } from "../messaging/headers.js";
-import { DurableConsumer, type ConsumeOptions, type ConsumerSpec, type DeliveryHandler } from "./consumer.js";
-import { DeadLetters, watchAbandoned } from "./dead-letters.js";
+import { DurableConsumer, type ConsumeOptions, type ConsumerHost, type ConsumerSpec, type DeliveryHandler } from "./consumer.js";
+import { DeadLetters, watchAbandoned, type WatcherHost } from "./dead-letters.js";
 import { JetStreamPublisher, type PubAck, type PublisherOptions } from "./publisher.js";
 import { addSchedule, addTtl, publishAtomic, requireFeature } from "./publish-features.js";
 import { FeatureUnavailableError, describe, isCozebusError } from "../errors.js";
@@ -55,6 +57,10 @@ export interface JetStreamHost {
   readonly prefix: string;
   readonly streamReplicas: number;
   readonly source: string;
+  /** Prefix of reply inboxes; undefined: nats.js's default. */
+  readonly inboxPrefix: string | undefined;
+  /** Where the JetStream API is: default, a domain, or an API prefix. */
+  readonly jetstreamApi: JetStreamApiConfig;
   traceparent(): string | undefined;
   connected(): boolean;
   onReconnected(listener: () => void): () => void;
@@ -73,27 +79,35 @@ export class JetStream {
   readonly #host: JetStreamHost;
   readonly #publisher: JetStreamPublisher;
   readonly #consumers = new Set<DurableConsumer>();
+  /** The JetStream manager, bound to the configured domain or API prefix. */
   readonly jsm: JetStreamManager;
+  /** A nats.js JetStream client with the same domain or API prefix. */
   readonly js: JetStreamClient;
+  /** Where replies and JetStream API requests of this layer go. */
+  readonly routing: Routing;
   /** Dead letters of this bus's prefix (the `<PREFIX>_DLQ` stream). */
   readonly deadLetters: DeadLetters;
   #closing: Promise<void> | undefined;
 
-  private constructor(host: JetStreamHost, jsm: JetStreamManager, publisher: JetStreamPublisher) {
+  private constructor(host: JetStreamHost, jsm: JetStreamManager, publisher: JetStreamPublisher, routing: Routing) {
     this.#host = host;
     this.jsm = jsm;
-    this.js = natsJetStream(host.nc);
+    this.js = jsm.jetstream();
+    this.routing = routing;
     this.#publisher = publisher;
     this.deadLetters = new DeadLetters(jsm, publisher, this.deadLetterStream().name);
   }
 
   static async open(host: JetStreamHost, options: PublisherOptions = {}): Promise<JetStream> {
-    const jsm = await manager(host.nc);
+    const jsm = await manager(host.nc, host.jetstreamApi, host.inboxPrefix);
+    const routing: Routing = { inboxPrefix: host.inboxPrefix, api: host.jetstreamApi, apiPrefix: jsm.getOptions().apiPrefix ?? "" };
+    // Before any consumer exists: its pull loop finds the API prefix and inbox prefix of this connection here.
+    rememberRouting(host.nc, routing);
     const publisher = await JetStreamPublisher.open(
-      { nc: host.nc, connected: () => host.connected(), onReconnected: (l) => host.onReconnected(l) },
+      { nc: host.nc, routing, jsm, connected: () => host.connected(), onReconnected: (l) => host.onReconnected(l) },
       options,
     );
-    return new JetStream(host, jsm, publisher);
+    return new JetStream(host, jsm, publisher, routing);
   }
 
   /** The stream of a domain under this bus's prefix and replicas, over exactly `subjects` (the typed layer derives them: `domainClient(...).streams()`). */
@@ -198,20 +212,18 @@ export class JetStream {
   /** Starts a durable consumer; resolves once it is pulling. */
   async consume(spec: ConsumerSpec, handler: DeliveryHandler, options: ConsumeOptions = {}): Promise<DurableConsumer> {
     const host = this.#host;
-    const c = await DurableConsumer.start(
-      {
-        nc: host.nc,
-        jsm: this.jsm,
-        publisher: this.#publisher,
-        dlqSubject: (stream, consumer) => this.#dlqSubject(stream, consumer),
-        supports: (f) => host.supports(f),
-        onReconnected: (l) => host.onReconnected(l),
-        report: (e) => host.report(e),
-      },
-      spec,
-      handler,
-      options,
-    );
+    // Also a WatcherHost: the consumer hands itself to watchAbandoned, which needs the domain to tell its advisories apart.
+    const consumerHost: ConsumerHost & WatcherHost = {
+      nc: host.nc,
+      jsm: this.jsm,
+      publisher: this.#publisher,
+      domain: domainOf(this.routing),
+      dlqSubject: (stream, consumer) => this.#dlqSubject(stream, consumer),
+      supports: (f) => host.supports(f),
+      onReconnected: (l) => host.onReconnected(l),
+      report: (e) => host.report(e),
+    };
+    const c = await DurableConsumer.start(consumerHost, spec, handler, options);
     this.#consumers.add(c);
     return c;
   }
@@ -223,7 +235,7 @@ export class JetStream {
    */
   watchAbandoned(stream: string, group: string): () => void {
     return watchAbandoned(
-      { nc: this.#host.nc, jsm: this.jsm, publisher: this.#publisher, dlqSubject: (s, c) => this.#dlqSubject(s, c) },
+      { nc: this.#host.nc, jsm: this.jsm, publisher: this.#publisher, domain: domainOf(this.routing), dlqSubject: (s, c) => this.#dlqSubject(s, c) },
       stream,
       group,
       (e) => this.#host.report(e),

@@ -1,6 +1,6 @@
 import { headers as natsHeaders, Match, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
-import type { JetStreamManager } from "@nats-io/jetstream";
-import { describe } from "../errors.js";
+import { JetStreamApiCodes, PubHeaders, type JetStreamManager } from "@nats-io/jetstream";
+import { PermissionError, describe } from "../errors.js";
 import { HEADER } from "../messaging/headers.js";
 import { viewHeaders, type Headers } from "../messaging/headers.js";
 import type { JetStreamPublisher, PubAck } from "./publisher.js";
@@ -66,12 +66,12 @@ export async function writeDeadLetter(
   const h = natsHeaders();
   if (original) {
     for (const [k, values] of original) {
-      if (k.toLowerCase() === HEADER.msgId.toLowerCase()) continue;
+      if (k.toLowerCase() === PubHeaders.MsgIdHdr.toLowerCase()) continue;
       for (const v of values) h.append(k, v);
     }
   }
   const id = `dlq-${origin.stream}-${origin.sequence}`;
-  h.set(HEADER.msgId, id);
+  h.set(PubHeaders.MsgIdHdr, id);
   h.set(DLQ_HEADER.subject, origin.subject);
   h.set(DLQ_HEADER.stream, origin.stream);
   h.set(DLQ_HEADER.sequence, String(origin.sequence));
@@ -156,7 +156,7 @@ export class DeadLetters {
       if (m === null) return undefined;
       return parse(m.seq, m.data, m.header, m.time);
     } catch (err) {
-      if (apiCode(err) === 10037) return undefined; // no message at that sequence (removed)
+      if (apiCode(err) === JetStreamApiCodes.NoMessageFound) return undefined; // removed from the DLQ
       throw err;
     }
   }
@@ -173,11 +173,11 @@ export class DeadLetters {
     if (entry === undefined) throw new Error(`no dead letter with sequence ${seq} in ${this.stream}`);
     const h = natsHeaders();
     for (const [k, values] of entry.headers.entries()) {
-      if (k.toLowerCase() === HEADER.msgId.toLowerCase()) continue;
+      if (k.toLowerCase() === PubHeaders.MsgIdHdr.toLowerCase()) continue;
       for (const v of values) h.append(k, v);
     }
     const id = `${entry.eventId ?? "event"}.replay.${seq}`;
-    h.set(HEADER.msgId, id);
+    h.set(PubHeaders.MsgIdHdr, id);
     const ack = await this.publisher.publish(entry.subject, entry.data, h, id);
     if (options.remove !== false) await this.remove(seq);
     return ack;
@@ -207,16 +207,32 @@ export interface MaxDeliveriesAdvisory {
   readonly consumer: string;
   readonly stream_seq: number;
   readonly deliveries: number;
+  /** The JetStream domain of the server that sent it, when that server has one. */
+  readonly domain?: string;
 }
 
+/**
+ * Where the server advises that a message ran out of deliveries. Unlike the
+ * API, advisories are not under the API prefix: a JetStream in domain `hub`
+ * publishes them on this same subject in the account, and a leaf node
+ * passes them on (it blocks only `$JS.API.>`), so a client on the leaf
+ * receives them. nats.js has no constant for it.
+ */
 export function maxDeliveriesSubject(stream: string, consumer: string): string {
   return `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${stream}.${consumer}`;
 }
 
 export interface WatcherHost {
   readonly nc: NatsConnection;
+  /** Bound to the configured domain or API prefix, like every read of the stream. */
   readonly jsm: JetStreamManager;
   readonly publisher: JetStreamPublisher;
+  /**
+   * The configured JetStream domain. Advisories do not carry it in their
+   * subject, so one from a same-named stream in another domain (a leaf's
+   * own JetStream) is told apart by the domain in its payload.
+   */
+  readonly domain?: string | undefined;
   dlqSubject(stream: string, consumer: string): string;
 }
 
@@ -235,13 +251,20 @@ export function watchAbandoned(
   report: (error: Error) => void,
   onDeadLettered: () => void = () => undefined,
 ): () => void {
-  const sub = host.nc.subscribe(maxDeliveriesSubject(stream, consumer), {
+  const subject = maxDeliveriesSubject(stream, consumer);
+  const sub = host.nc.subscribe(subject, {
     queue: `cozebus-dlq-${consumer}`,
     callback: (err, msg) => {
-      if (err) return;
+      if (err) {
+        // Only a refused subscription gets here: say so, since abandoned events would then stay unnoticed.
+        report(new PermissionError(`events of ${stream}/${consumer} whose handler never returns will not be dead-lettered: the server refused the subscription to "${subject}" (${describe(err)}); allow this user to subscribe to "${maxDeliveriesSubject("*", "*")}"`, { cause: err }));
+        return;
+      }
       void (async () => {
-        const adv = msg.json<MaxDeliveriesAdvisory>();
+        let adv: MaxDeliveriesAdvisory | undefined;
         try {
+          adv = msg.json<MaxDeliveriesAdvisory>();
+          if (host.domain !== undefined && adv.domain !== undefined && adv.domain !== "" && adv.domain !== host.domain) return; // another domain's stream
           const stored = await host.jsm.streams.getMessage(adv.stream, { seq: adv.stream_seq });
           if (stored === null) return; // already gone (e.g. removed by limits)
           await writeDeadLetter(host.publisher, host.dlqSubject(adv.stream, adv.consumer), stored.data, stored.header, {
@@ -255,7 +278,9 @@ export function watchAbandoned(
           });
           onDeadLettered();
         } catch (e) {
-          report(new Error(`could not dead-letter ${adv.stream}#${adv.stream_seq} after max deliveries: ${describe(e)}`));
+          // Inside the try, a malformed advisory is reported too instead of becoming an unhandled rejection.
+          const what = adv === undefined ? `an unreadable advisory on "${msg.subject}"` : `${adv.stream}#${adv.stream_seq} after max deliveries`;
+          report(new Error(`could not dead-letter ${what}: ${describe(e)}`));
         }
       })();
     },

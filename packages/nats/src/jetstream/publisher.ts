@@ -1,5 +1,7 @@
-import type { Msg, MsgHdrs, NatsConnection } from "@nats-io/transport-node";
-import { nuid } from "@nats-io/transport-node";
+import { JetStreamApiCodes, JetStreamApiError, PubHeaders, type JetStreamManager } from "@nats-io/jetstream";
+import { JetStreamStatus, jserrors } from "@nats-io/jetstream/internal";
+import { createInbox, type Msg, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
+import { explainPermission, jetstreamNotAnswering, permissionViolation, type Routing } from "../connection/routing.js";
 import {
   ConnectionClosedError,
   JetStreamUnavailableError,
@@ -50,13 +52,26 @@ interface Pending {
 
 export interface PublisherHost {
   readonly nc: NatsConnection;
+  /** Acks come back under the routing's inbox prefix; its JetStream API is where `jsm` asks. */
+  readonly routing: Routing;
+  /** Bound to the configured JetStream API (domain or prefix): answers "which stream captures this subject". */
+  readonly jsm: JetStreamManager;
   connected(): boolean;
   onReconnected(listener: () => void): () => void;
 }
 
-const EXPECTED_LAST_SUBJECT_SEQ = "Nats-Expected-Last-Subject-Sequence";
-/** JetStream error codes that mean "try again", as opposed to "refused". */
-const TRANSIENT_ERR_CODES = new Set([10008 /* temporarily unavailable */, 10023 /* insufficient resources, transient in elections */]);
+/**
+ * JetStream error codes that mean "try again", as opposed to "refused".
+ * nats.js's JetStreamApiCodes does not name them (nats-server's
+ * JSClusterNotAvailErr and JSInsufficientResourcesErr).
+ */
+const CLUSTER_NOT_AVAILABLE = 10008;
+const INSUFFICIENT_RESOURCES = 10023; // transient while a stream leader is elected
+const TRANSIENT_ERR_CODES = new Set([CLUSTER_NOT_AVAILABLE, INSUFFICIENT_RESOURCES]);
+/** The stream refused an expected last (subject) sequence: both forms the server sends. */
+const WRONG_LAST_SEQUENCE = new Set<number>([JetStreamApiCodes.StreamWrongLastSequence, JetStreamApiCodes.StreamWrongLastSequenceUnknown]);
+/** The status code nats-server answers with when nothing subscribes to a request's subject. */
+const NO_RESPONDERS = 503;
 
 /**
  * Pipelined JetStream publishing. Instead of one request (with its own timer
@@ -84,20 +99,34 @@ export class JetStreamPublisher {
   #idleWaiters: Array<() => void> = [];
   readonly #offReconnect: () => void;
   readonly #sub: { unsubscribe(): void };
+  /** Set when the server refused the ack inbox subscription (permissions). */
+  #refused: Error | undefined;
 
   private constructor(host: PublisherHost, options: PublisherOptions) {
     this.#host = host;
     this.#maxInFlight = options.maxInFlight ?? 256;
     this.#ackTimeoutMs = options.ackTimeoutMs ?? 5000;
     this.#retryForMs = options.retryForMs ?? 60_000;
-    this.#inbox = `_INBOX.${nuid.next()}`;
-    this.#sub = host.nc.subscribe(`${this.#inbox}.*`, { callback: (err, msg) => void (err ? undefined : this.#onReply(msg)) });
+    // createInbox applies the configured prefix (users may be allowed only `_INBOX_svc.>`) exactly as nats.js does for requests.
+    this.#inbox = createInbox(host.routing.inboxPrefix);
+    this.#sub = host.nc.subscribe(`${this.#inbox}.*`, {
+      callback: (err, msg) => {
+        if (err) this.#refused ??= err;
+        else this.#onReply(msg);
+      },
+    });
     this.#offReconnect = host.onReconnected(() => this.#resendAll());
   }
 
   static async open(host: PublisherHost, options: PublisherOptions = {}): Promise<JetStreamPublisher> {
     const p = new JetStreamPublisher(host, options);
     await host.nc.flush(); // the ack inbox must be live before the first publish
+    // A refused subscription is reported before the flush's answer: without the inbox no ack could ever arrive.
+    const pv = permissionViolation(p.#refused);
+    if (pv !== undefined) {
+      p.#offReconnect();
+      throw explainPermission(pv, host.routing, "JetStream publish acks cannot be received");
+    }
     return p;
   }
 
@@ -114,7 +143,7 @@ export class JetStreamPublisher {
   async publish(subject: string, data: Uint8Array, headers: MsgHdrs, id: string, expectedLastSubjectSequence?: number): Promise<PubAck> {
     checkPublishSubject(subject);
     if (this.#closed) throw new ConnectionClosedError(`JetStream publish to "${subject}" not sent`);
-    if (expectedLastSubjectSequence !== undefined) headers.set(EXPECTED_LAST_SUBJECT_SEQ, String(expectedLastSubjectSequence));
+    if (expectedLastSubjectSequence !== undefined) headers.set(PubHeaders.ExpectedLastSubjectSequenceHdr, String(expectedLastSubjectSequence));
     this.#outstanding++;
     if (this.#pending.size >= this.#maxInFlight) await new Promise<void>((r) => this.#slotWaiters.push(r));
     if (this.#aborted !== undefined) {
@@ -147,7 +176,8 @@ export class JetStreamPublisher {
     const token = msg.subject.slice(this.#inbox.length + 1);
     const p = this.#pending.get(token);
     if (p === undefined) return; // an ack for an event already settled by an earlier reply
-    if (msg.headers?.code === 503) {
+    // An ack is JSON; only a status (no stream took the publish) comes as a header-only message.
+    if (JetStreamStatus.maybeParseStatus(msg)?.code === NO_RESPONDERS) {
       void this.#noResponders(token, p);
       return;
     }
@@ -162,7 +192,7 @@ export class JetStreamPublisher {
     if (e !== undefined) {
       const code = e.err_code ?? e.code ?? 0;
       if (TRANSIENT_ERR_CODES.has(code)) return; // the sweep resends after ackTimeoutMs
-      if (code === 10071) {
+      if (WRONG_LAST_SEQUENCE.has(code)) {
         this.#settle(token, p, new SequenceConflictError(p.subject, p.expectedSeq ?? -1, e.description ?? "wrong last sequence"));
       } else {
         this.#settle(token, p, new PublishRejectedError(p.subject, code, e.description ?? "unknown error"));
@@ -195,19 +225,20 @@ export class JetStreamPublisher {
   #isCovered(subject: string): Promise<boolean> {
     let c = this.#coverage.get(subject);
     if (c === undefined) {
-      c = this.#host.nc
-        .request("$JS.API.STREAM.NAMES", new TextEncoder().encode(JSON.stringify({ subject })), { timeout: 5000 })
+      // Through the JetStream manager, so the question goes to the configured domain or API prefix, like the publish did.
+      c = this.#host.jsm.streams
+        .names(subject)
+        .next()
         .then(
-          (m) => {
-            const r = m.json<{ streams?: string[] | null; error?: { description?: string } }>();
-            if (r.error) throw new JetStreamUnavailableError(`cannot look up streams: ${r.error.description ?? "error"}`);
-            return (r.streams ?? []).length > 0;
-          },
+          (names) => names.length > 0,
           (err: unknown) => {
-            if (/no responders/i.test(describe(err)) || (err as Error).cause !== undefined) {
-              throw new JetStreamUnavailableError(`JetStream is not enabled on this server or account: publish to "${subject}" failed; start nats-server with -js`);
+            const pv = permissionViolation(err);
+            if (pv !== undefined) throw explainPermission(pv, this.#host.routing, `cannot tell whether a stream captures "${subject}"`);
+            if (err instanceof jserrors.JetStreamNotEnabled) {
+              throw new JetStreamUnavailableError(`publish to "${subject}" failed: ${jetstreamNotAnswering(this.#host.routing)}`, { cause: err });
             }
-            return true; // could not tell: treat as transient and keep resending
+            if (err instanceof JetStreamApiError) throw new JetStreamUnavailableError(`cannot look up streams: ${err.message}`, { cause: err });
+            return true; // could not tell (a timeout): treat as transient and keep resending
           },
         );
       this.#coverage.set(subject, c);

@@ -1,4 +1,6 @@
-import { nuid, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
+import { JetStreamStatus } from "@nats-io/jetstream/internal";
+import { createInbox, nanos, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
+import { routingOf, type Routing } from "../connection/routing.js";
 import { JsDelivery } from "./js-message.js";
 
 export type PullStatus =
@@ -15,7 +17,24 @@ export interface PullLoopOptions {
   readonly expiresMs: number;
   readonly onMessage: (d: JsDelivery) => void;
   readonly onStatus: (s: PullStatus) => void;
+  /**
+   * Where pulls go (the API prefix: default, domain or import) and where
+   * messages come back (the inbox prefix). Default: what the connection's
+   * JetStream layer recorded when it opened.
+   */
+  readonly routing?: Pick<Routing, "apiPrefix" | "inboxPrefix">;
 }
+
+/**
+ * Status codes that end a pull (nats-server's; nats.js names only some
+ * descriptions, e.g. isRequestTimeout() for "408 Request Timeout" but not
+ * "408 Interest Expired", so the loop goes by code and lets JetStreamStatus
+ * parse the rest).
+ */
+const REQUEST_TIMEOUT = 408; // expired on the server
+const CONFLICT = 409; // ended early: consumer deleted, leadership change, a limit
+const NO_MESSAGES = 404; // only no_wait pulls get it, which this loop never makes
+const NO_RESPONDERS = 503; // JetStream (or the consumer's leader) is not there right now
 
 const enc = (v: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(v));
 
@@ -28,7 +47,9 @@ const enc = (v: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(
 export class PullLoop {
   readonly #nc: NatsConnection;
   readonly #o: PullLoopOptions;
-  readonly #inbox = `_INBOX.${nuid.next()}`;
+  readonly #inbox: string;
+  /** `<api prefix>.CONSUMER.MSG.NEXT.<stream>.<consumer>`: the pull request subject. */
+  readonly #next: string;
   #sub: Subscription | undefined;
   /** Messages asked for and not yet received or released by an expiry. */
   #pending = 0;
@@ -40,6 +61,11 @@ export class PullLoop {
   constructor(nc: NatsConnection, options: PullLoopOptions) {
     this.#nc = nc;
     this.#o = options;
+    const routing = options.routing ?? routingOf(nc);
+    // Assuming $JS.API and _INBOX here would pull from the wrong JetStream (or be refused), silently: refuse instead.
+    if (routing === undefined) throw new Error("PullLoop: this connection's JetStream layer is not open (no API prefix known); open it with bus.jetstream() first");
+    this.#inbox = createInbox(routing.inboxPrefix);
+    this.#next = `${routing.apiPrefix}.CONSUMER.MSG.NEXT.${options.stream}.${options.consumer}`;
   }
 
   start(): void {
@@ -75,11 +101,9 @@ export class PullLoop {
     const want = this.#o.batch - this.#pending;
     if (want <= 0) return;
     this.#pending += want;
-    const expires = this.#o.expiresMs * 1_000_000;
+    const expires = nanos(this.#o.expiresMs);
     try {
-      this.#nc.publish(`$JS.API.CONSUMER.MSG.NEXT.${this.#o.stream}.${this.#o.consumer}`, enc({ batch: want, expires, idle_heartbeat: expires / 2 }), {
-        reply: this.#inbox,
-      });
+      this.#nc.publish(this.#next, enc({ batch: want, expires, idle_heartbeat: expires / 2 }), { reply: this.#inbox });
     } catch {
       this.#pending -= want; // closed or draining: nothing was asked
     }
@@ -98,22 +122,21 @@ export class PullLoop {
       else this.#checkDrained();
       return;
     }
-    const h = msg.headers;
-    const code = h?.code ?? 0;
-    if (code === 100) return; // idle heartbeat
-    // 408 expired / 409 limits or consumer gone: the request ended; the header says how much of it was unused.
-    const unused = Number(h?.get("Nats-Pending-Messages") ?? "");
-    if (code === 408 || code === 409) {
-      this.#pending = Number.isFinite(unused) && unused > 0 ? Math.max(0, this.#pending - unused) : 0;
-      if (code === 409 && /consumer (deleted|not found)|no such consumer/i.test(h?.description ?? "")) this.#o.onStatus({ type: "consumer_missing" });
-    } else if (code === 503) {
+    const status = new JetStreamStatus(msg);
+    if (status.isIdleHeartbeat() || status.isFlowControlRequest()) return;
+    if (status.code === REQUEST_TIMEOUT || status.code === CONFLICT) {
+      // The request ended; the status says how much of it went unused.
+      const unused = status.parseDiscard().msgsLeft;
+      this.#pending = unused > 0 ? Math.max(0, this.#pending - unused) : 0;
+      if (status.isConsumerDeleted()) this.#o.onStatus({ type: "consumer_missing" });
+    } else if (status.code === NO_RESPONDERS) {
       this.#pending = 0;
       this.#o.onStatus({ type: "no_responders" });
       // JetStream is electing a leader or restarting: ask again shortly, not in a tight loop.
       setTimeout(() => this.#pull(), 1000).unref();
       this.#checkDrained();
       return;
-    } else if (code === 404) {
+    } else if (status.code === NO_MESSAGES) {
       this.#pending = 0;
     }
     this.#checkDrained();

@@ -1,5 +1,8 @@
-import { JetStreamApiCodes, JetStreamApiError, jetstreamManager, type JetStreamManager, type JetStreamOptions, type StreamConfig, type StreamInfo } from "@nats-io/jetstream";
+import { JetStreamApiCodes, JetStreamApiError, jetstreamManager, type JetStreamManager, type StreamConfig, type StreamInfo } from "@nats-io/jetstream";
+import { jserrors } from "@nats-io/jetstream/internal";
 import type { NatsConnection } from "@nats-io/transport-node";
+import type { JetStreamApiConfig } from "../config/resolve.js";
+import { explainPermission, jetstreamNotAnswering, jetstreamOptions, permissionViolation } from "../connection/routing.js";
 import { JetStreamUnavailableError, StreamConfigError, describe } from "../errors.js";
 import { additiveConfig, compareStream, compareVersions, exactConfig, matches, needsUpdate, overlaps, show, toStreamConfig, type StreamDrift } from "./stream-plan.js";
 
@@ -147,12 +150,25 @@ export function apiCode(err: unknown): number | undefined {
   return err instanceof JetStreamApiError ? err.code : undefined;
 }
 
-export async function manager(nc: NatsConnection, options?: JetStreamOptions): Promise<JetStreamManager> {
+/**
+ * A JetStream manager bound to the configured API (default, domain or API
+ * prefix), checked with one account-info request. What fails is explained
+ * by the setting that fixes it: a refused inbox or API subject, or no
+ * JetStream answering where the configuration says it is.
+ */
+export async function manager(nc: NatsConnection, api: JetStreamApiConfig = { kind: "default" }, inboxPrefix?: string): Promise<JetStreamManager> {
+  // checkAPI off: the check below is the same request, but its failure is explained here with the API prefix nats.js derived.
+  const jsm = await jetstreamManager(nc, { ...jetstreamOptions(api), checkAPI: false });
+  const apiPrefix = jsm.getOptions().apiPrefix ?? "";
   try {
-    return await jetstreamManager(nc, options);
+    await jsm.getAccountInfo();
   } catch (err) {
+    const pv = permissionViolation(err);
+    if (pv !== undefined) throw explainPermission(pv, { inboxPrefix, apiPrefix }, "JetStream cannot be used");
+    if (err instanceof jserrors.JetStreamNotEnabled) throw new JetStreamUnavailableError(jetstreamNotAnswering({ api, apiPrefix }), { cause: err });
     throw new JetStreamUnavailableError(`JetStream is not available on this server or account (${describe(err)}): start nats-server with -js, or enable JetStream for the account`, { cause: err });
   }
+  return jsm;
 }
 
 /** Stream metadata key recording that a build (`<package>@<version>`) provisioned the stream; the value is when it first did. */
@@ -331,7 +347,8 @@ function explain(spec: StreamSpec, err: unknown): Error {
     const serverLimit = spec.limits.storage === "memory" ? "max_memory_store" : "max_file_store";
     return new StreamConfigError(spec.name, `the server cannot reserve ${spec.limits.maxBytes} bytes (${msg}): lower maxBytes or raise the server's ${serverLimit}`, { cause: err });
   }
-  if (/jetstream not enabled/i.test(msg) || (err as { code?: unknown })?.code === "503") {
+  // nats.js raises JetStreamNotEnabled both for "no responders" and for the account's JetStreamNotEnabledForAccount code.
+  if (err instanceof jserrors.JetStreamNotEnabled) {
     return new JetStreamUnavailableError(`JetStream is not enabled (${msg}): start nats-server with -js, or enable JetStream for the account`, { cause: err });
   }
   return new StreamConfigError(spec.name, msg, { cause: err });

@@ -7,6 +7,7 @@ import {
   type Msg,
   type NatsConnection,
 } from "@nats-io/transport-node";
+import { explainPermission, permissionViolation } from "../connection/routing.js";
 import { ConnectionClosedError, NoRespondersError, RemoteError, RequestTimeoutError, ServiceError, describe } from "../errors.js";
 import { Inbound, type InboundMessage } from "./inbound.js";
 
@@ -25,6 +26,8 @@ export async function sendRequest(
   data: Uint8Array,
   headers: ReturnType<typeof natsHeaders>,
   timeoutMs: number,
+  /** The connection's inbox prefix, to explain a refused reply inbox by the setting that fixes it. */
+  inboxPrefix?: string,
 ): Promise<InboundMessage> {
   let reply: Msg;
   try {
@@ -35,6 +38,8 @@ export async function sendRequest(
     if (is(NatsNoResponders)) throw new NoRespondersError(subject, { cause: err });
     if (is(NatsTimeout)) throw new RequestTimeoutError(subject, timeoutMs, { cause: err });
     if (is(ClosedConnectionError) || is(DrainingConnectionError)) throw new ConnectionClosedError(`request to "${subject}" not sent`);
+    const pv = permissionViolation(err);
+    if (pv !== undefined) throw explainPermission(pv, { inboxPrefix }, `request to "${subject}" failed`);
     throw err;
   }
   const h = reply.headers;
