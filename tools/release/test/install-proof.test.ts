@@ -30,7 +30,7 @@ let server: NatsServer;
 let env: NodeJS.ProcessEnv;
 
 const run = (cmd: string, args: readonly string[], options: ExecFileSyncOptions & { cwd: string }): string =>
-  execFileSync(cmd, [...args], { env, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: 120_000, ...options }) as string;
+  execFileSync(cmd, [...args], { env, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: 300_000, ...options }) as string;
 
 /** What the registry says is the latest version of a package. */
 const latest = (name: string): string => run("npm", ["view", name, "version"], { cwd: tmp }).trim();
@@ -57,8 +57,11 @@ const release = (): string => run(process.execPath, ["tools/release/dist/cli.js"
 beforeAll(async () => {
   tmp = mkdtempSync(join(tmpdir(), "cozebus-release-"));
   // A copy of the repository as it is (built, with its git history) where tags and version bumps cannot touch the real one.
+  // Its own clone, never a copy of .git: in a git worktree .git is a file pointing at the shared repository,
+  // and the test's commits and tags would land there.
   copy = join(tmp, "repo");
-  cpSync(REPO, copy, { recursive: true, filter: (src) => !/(^|\/)(node_modules|\.turbo|coverage)(\/|$)/.test(relative(REPO, src)) });
+  run("git", ["clone", "-q", REPO, copy]);
+  cpSync(REPO, copy, { recursive: true, filter: (src) => !/(^|\/)(node_modules|\.turbo|coverage|\.git)(\/|$)/.test(relative(REPO, src)) });
   symlinkSync(join(REPO, "node_modules"), join(copy, "node_modules"), "dir");
   run("git", ["config", "user.email", "release-test@cozebus.invalid"], { cwd: copy });
   run("git", ["config", "user.name", "release test"], { cwd: copy });
