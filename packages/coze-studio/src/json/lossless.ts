@@ -24,8 +24,12 @@ export interface JsonObject {
 /** A parsed JSON value: integers are `bigint`, other numbers `number`. */
 export type JsonValue = null | boolean | string | number | bigint | readonly JsonValue[] | JsonObject;
 
-/** Nesting deeper than this is refused (Go's decoder stops at 10,000 too): a hostile payload must not exhaust the stack. */
-const MAX_DEPTH = 10_000;
+/**
+ * Nesting deeper than this is refused: a hostile payload must not exhaust
+ * the stack. (Go's decoder stops at 10,000; this recursive parser would run
+ * out of stack before that, and no Coze payload nests beyond a dozen.)
+ */
+const MAX_DEPTH = 1000;
 
 // fatal: false replaces invalid UTF-8 with U+FFFD, as Go does; ignoreBOM keeps a BOM in the text so it is refused, as Go does.
 const UTF8 = new TextDecoder("utf-8", { fatal: false, ignoreBOM: true });
@@ -287,7 +291,8 @@ export class UnprintableError extends Error {
 /**
  * Prints compact JSON (no spaces, as Go's json.Marshal). Integers print
  * exactly (`bigint`, and integral `number`s without a fraction); strings
- * escape only what JSON requires. A non-finite number, a lone surrogate
+ * are escaped as Go's encoder with SetEscapeHTML(false) escapes them (and
+ * as Coze's sonic writes them: `<`, `>`, `&` stay as they are). A non-finite number, a lone surrogate
  * (not valid Unicode: Go would read U+FFFD) or a value that is not JSON is
  * refused with an UnprintableError naming its path.
  */
@@ -357,8 +362,8 @@ export function printNumber(n: number, path: string): string {
   return JSON.stringify(n);
 }
 
-// Characters that must be escaped: the quote, the backslash, C0 controls, and surrogates (checked for pairing).
-const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
+// Escaped: the quote, the backslash, C0 controls, U+2028/U+2029 (as Go always does: they end a line in JavaScript source), and surrogates (checked for pairing).
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\u2028\u2029\ud800-\udfff]/;
 
 function quote(s: string, path: string): string {
   if (!NEEDS_ESCAPE.test(s)) return `"${s}"`;
@@ -370,6 +375,9 @@ function quote(s: string, path: string): string {
     else if (c === 0x0a) out += "\\n";
     else if (c === 0x0d) out += "\\r";
     else if (c === 0x09) out += "\\t";
+    else if (c === 0x08) out += "\\b";
+    else if (c === 0x0c) out += "\\f";
+    else if (c === 0x2028 || c === 0x2029) out += `\\u${c.toString(16)}`;
     else if (c < 0x20) out += `\\u${c.toString(16).padStart(4, "0")}`;
     else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length && s.charCodeAt(i + 1) >= 0xdc00 && s.charCodeAt(i + 1) <= 0xdfff) {
       out += s[i]! + s[i + 1]!;

@@ -27,6 +27,8 @@ export interface Shape<T> {
   readonly zero: () => T;
   /** Whether Go's omitempty would leave this value out. */
   isEmpty(v: T): boolean;
+  /** Decoded even when absent or null (an event's discriminator: there is no event without one). */
+  readonly required?: boolean;
 }
 
 const INT64_MIN = -(2n ** 63n);
@@ -218,7 +220,7 @@ export const stringMap: Shape<Readonly<Record<string, string>> | undefined> = {
     if (v === undefined || v === null) return null;
     if (typeof v !== "object" || Array.isArray(v)) return bad(path, "an object of strings", v);
     const out = Object.create(null) as Record<string, JsonValue>;
-    for (const [k, x] of Object.entries(v)) out[k] = string.encode(x, `${path}.${k}`);
+    for (const [k, x] of sortedEntries(v)) out[k] = string.encode(x, `${path}.${k}`);
     return out;
   },
   zero: () => undefined,
@@ -235,14 +237,21 @@ export const jsonObject: Shape<JsonObject | undefined> = {
   encode: (v, path) => {
     if (v === undefined || v === null) return null;
     if (typeof v !== "object" || Array.isArray(v)) return bad(path, "an object (map[string]any)", v);
-    return checkJson(v, path);
+    return checkJson(v, path, true);
   },
   zero: () => undefined,
   isEmpty: (v) => v === undefined || Object.keys(v).length === 0,
 };
 
-/** Walks a caller-built JSON value and refuses what JSON cannot carry, with the path. */
-function checkJson(v: unknown, path: string): JsonValue {
+/**
+ * Go writes a map's keys sorted (encoding/json); so do the map fields here.
+ * (A JS object still lists integer-like keys first, in numeric order: a
+ * different byte order for such keys, the same JSON value.)
+ */
+const sortedEntries = <V>(o: Readonly<Record<string, V>>): Array<[string, V]> => Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+
+/** Walks a caller-built JSON value and refuses what JSON cannot carry, with the path; `sort` orders object keys as Go orders a map's. */
+function checkJson(v: unknown, path: string, sort = false): JsonValue {
   switch (typeof v) {
     case "string":
     case "boolean":
@@ -253,11 +262,12 @@ function checkJson(v: unknown, path: string): JsonValue {
       return v;
     case "object": {
       if (v === null) return null;
-      if (Array.isArray(v)) return v.map((x, i) => checkJson(x, `${path}[${i}]`));
+      if (Array.isArray(v)) return v.map((x, i) => checkJson(x, `${path}[${i}]`, sort));
       const proto: unknown = Object.getPrototypeOf(v);
       if (proto !== null && proto !== Object.prototype) throw new PayloadError(path, `${Object.prototype.toString.call(v)} is not a JSON value`);
       const out = Object.create(null) as Record<string, JsonValue>;
-      for (const [k, x] of Object.entries(v)) if (x !== undefined) out[k] = checkJson(x, `${path}.${k}`);
+      const entries = Object.entries(v as Record<string, unknown>);
+      for (const [k, x] of sort ? sortedEntries(Object.fromEntries(entries)) : entries) if (x !== undefined) out[k] = checkJson(x, `${path}.${k}`, sort);
       return out;
     }
     default:
@@ -313,6 +323,7 @@ export function struct<T extends Extensible>(goName: string, fields: Fields<T>):
       const obj = v as JsonObject;
       const out = zero() as unknown as Record<string, unknown>;
       let unknown: Record<string, JsonValue> | undefined;
+      const seen = new Set<string>();
       for (const [key, raw] of Object.entries(obj)) {
         // Go prefers the exact key, then takes a case-insensitive match.
         const prop = exact.get(key) ?? folded.get(key.toLowerCase());
@@ -322,10 +333,12 @@ export function struct<T extends Extensible>(goName: string, fields: Fields<T>):
         }
         // null on a value type leaves it as it was (Go); on pointers, slices and maps the shape returns nil.
         const f = fields[prop as keyof Fields<T>] as Field<unknown>;
-        const value = raw === null && f.shape.zero() !== undefined ? out[prop] : f.shape.decode(raw, `${path}.${key}`);
+        const value = raw === null && f.shape.zero() !== undefined && f.shape.required !== true ? out[prop] : f.shape.decode(raw, `${path}.${key}`);
+        seen.add(prop);
         if (value === undefined) delete out[prop];
         else out[prop] = value;
       }
+      for (const [k, f] of entries) if (f.shape.required === true && !seen.has(k)) f.shape.decode(undefined, `${path}.${f.json}`);
       if (unknown !== undefined) out["unknownFields"] = unknown;
       return out as T;
     },
@@ -375,5 +388,6 @@ export function eventType<T extends string>(field: string, values: readonly T[])
     },
     zero: () => "" as T,
     isEmpty: (v) => v === "",
+    required: true,
   };
 }
