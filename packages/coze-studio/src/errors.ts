@@ -12,6 +12,8 @@ export type CozeStudioErrorCode =
   | "COZE_JSON_MALFORMED"
   /** Valid JSON whose shape does not fit the Go struct (wrong type, out of range). */
   | "COZE_PAYLOAD_INVALID"
+  /** A message larger than the server accepts (its max_payload): refused before sending. */
+  | "COZE_PAYLOAD_TOO_LARGE"
   /** An event whose `Type` / `op_type` this build does not know. */
   | "COZE_UNKNOWN_EVENT_TYPE"
   /** A topic or group that cannot be a NATS subject, stream or consumer name; a sharding key or id that cannot be sent. */
@@ -76,6 +78,17 @@ export class UnknownEventTypeError extends CozeStudioError {
     readonly known: readonly string[],
   ) {
     super("COZE_UNKNOWN_EVENT_TYPE", `${field} ${JSON.stringify(eventType)} is not one this build knows (${known.join(", ")})`);
+  }
+}
+
+/** A message the server would refuse for its size (max_payload, 1 MiB by default). */
+export class PayloadTooLargeError extends CozeStudioError {
+  constructor(
+    readonly topic: string,
+    readonly size: number,
+    readonly maxPayload: number,
+  ) {
+    super("COZE_PAYLOAD_TOO_LARGE", `a ${size}-byte message to ${topic} exceeds the server's max_payload of ${maxPayload} bytes: nothing was sent; store large content elsewhere and send a reference, or raise max_payload on every server`);
   }
 }
 

@@ -43,5 +43,6 @@ export {
   BatchSendError,
   DeliveryFailedError,
   EventDroppedError,
+  PayloadTooLargeError,
 } from "./errors.js";
 export type { CozeStudioErrorCode } from "./errors.js";

@@ -1,13 +1,15 @@
 import type { Bus, JetStream } from "@cozebus/nats";
 import type { CozeProducer, SendOptions, SendReceipt } from "../api.js";
 import type { CozeMode } from "../config.js";
-import { BatchSendError, NameError } from "../errors.js";
+import { BatchSendError, NameError, PayloadTooLargeError } from "../errors.js";
 import { subjectOf } from "./naming.js";
 
 /** The header Coze's core NATS producer sets for WithShardingKey (producer.go batchSendCore); cozebus sets it in both modes. */
 export const SHARDING_KEY_HEADER = "Sharding-Key";
 
 const JSON_CONTENT = "application/json";
+/** Room left for the headers cozebus adds (CloudEvents, Nats-Msg-Id, Sharding-Key) within max_payload. */
+const HEADER_ROOM = 1024;
 const KEY = /^[^\r\n]*$/;
 
 /** How a producer turns its input into bytes and a CloudEvents type; validation errors are thrown before anything is sent. */
@@ -66,6 +68,13 @@ export class NatsProducer<B> implements CozeProducer<B> {
     }
     // Encode everything first: a bad body fails the call before any message leaves.
     const encoded = bodies.map((b) => ({ data: this.encoder.encode(b), type: this.encoder.eventType(b) }));
+    // The server refuses these anyway; checked here because nats.js throws inside @cozebus/nats's JetStream publisher,
+    // which then retries until its timeout (a minute) instead of failing at once. Headers need room too.
+    const max = this.host.bus.nats.info?.max_payload;
+    if (max !== undefined) {
+      const big = encoded.find((e) => e.data.length + HEADER_ROOM > max);
+      if (big !== undefined) throw new PayloadTooLargeError(this.topic, big.data.length, max);
+    }
     const attrs = (type: string) => ({
       type,
       contentType: JSON_CONTENT,
