@@ -42,9 +42,9 @@ export function cozeStudioBusOptions(overrides: BusOptions = {}): BusOptions {
   }
   const nameServer = env["MQ_NAME_SERVER"]?.trim();
   return {
+    ...overrides,
     // Without NATS_SERVER_URL, @cozebus/nats falls back to MQ_NAME_SERVER and names it in any error about the address.
     env: nameServer ? { ...env, NATS_SERVER_URL: undefined } : env,
-    useJetStream: modeFromEnv(env) === "jetstream",
-    ...overrides,
+    useJetStream: overrides.useJetStream ?? modeFromEnv(env) === "jetstream",
   };
 }
