@@ -8,6 +8,9 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
   KNOWLEDGE,
   SEARCH_APP,
+  SEARCH_RESOURCE,
+  projectEventCodec,
+  resourceEventCodec,
   checkCozeStudio,
   fanOutIndexDocuments,
   goStreamConfig,
@@ -95,6 +98,29 @@ describe("either side first", () => {
     expect(go.received[0]!.echo).toBe(go.received[0]!.body);
     const info = await (await coze.bus.jetstream()).jsm.consumers.info(STREAM, KNOWLEDGE.group);
     expect(info.config).toMatchObject({ durable_name: "cg_knowledge", filter_subject: TOPIC, ack_policy: "explicit", deliver_policy: "all", max_deliver: 5 });
+  });
+
+  it("all three topics: Go's consumers of each group receive what cozebus sends, and cozebus what Go sends", async () => {
+    const coze = await world.coze();
+    const topics = [
+      { def: SEARCH_RESOURCE, line: resourceEventCodec.encodeToString({ opType: "updated", resourceDocument: { resId: BIG_ID, resType: 7 }, extra: { k: "v" } }) },
+      { def: SEARCH_APP, line: projectEventCodec.encodeToString({ opType: "created", projectDocument: { id: BIG_ID, type: 2, name: "app" } }) },
+      { def: KNOWLEDGE, line: knowledgeEventCodec.encodeToString(knowledgeEvents.deleteKnowledgeData(BIG_ID, [1n])) },
+    ];
+    for (const { def, line } of topics) {
+      const go = await goConsumer(["-topic", def.topic, "-group", def.group]);
+      const raw = await coze.producer(def.topic);
+      await raw.send(line);
+      await go.waitFor(`Go to receive on ${def.topic}`, () => go.received.length === 1);
+      expect(go.received[0]!.echo).toBe(line);
+      await go.stop();
+      const got: string[] = [];
+      const c = await coze.registerConsumer(def.topic, def.group, (m) => void got.push(text(m.body)));
+      await runGo(["produce", "-topic", def.topic], world.env, [line]);
+      await waitFor(`cozebus to receive on ${def.topic}`, () => got.length === 1);
+      expect(got).toEqual([line]);
+      await c.stop();
+    }
   });
 
   it("the stream is the same whichever side creates it", async () => {
