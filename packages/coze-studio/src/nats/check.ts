@@ -85,6 +85,12 @@ export const KNOWN_DIFFERENCES: readonly KnownDifference[] = [
     why: "core NATS cannot redeliver, so the retry has to happen in the process",
   },
   {
+    what: "registering a consumer",
+    go: "RegisterConsumer returns before its goroutine has subscribed (consumer.go): in core mode, messages sent right after it can be missed",
+    cozebus: "registerConsumer resolves once the subscription (or durable consumer) is live",
+    why: "a caller that registers and then sends must not lose its first messages",
+  },
+  {
     what: "stream provisioning",
     go: "StreamInfo on every send (producer) and at registration (consumer); created if missing",
     cozebus: "once per topic per process; created if missing with Go's exact settings; an existing one is only ever extended (never a setting lowered)",
