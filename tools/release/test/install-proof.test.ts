@@ -60,7 +60,7 @@ beforeAll(async () => {
   // Its own clone, never a copy of .git: in a git worktree .git is a file pointing at the shared repository,
   // and the test's commits and tags would land there.
   copy = join(tmp, "repo");
-  run("git", ["clone", "-q", REPO, copy]);
+  run("git", ["clone", "-q", REPO, copy], { cwd: tmp });
   cpSync(REPO, copy, { recursive: true, filter: (src) => !/(^|\/)(node_modules|\.turbo|coverage|\.git)(\/|$)/.test(relative(REPO, src)) });
   symlinkSync(join(REPO, "node_modules"), join(copy, "node_modules"), "dir");
   run("git", ["config", "user.email", "release-test@cozebus.invalid"], { cwd: copy });
