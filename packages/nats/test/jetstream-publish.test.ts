@@ -29,6 +29,15 @@ async function setup(publisher: Parameters<Bus["jetstream"]>[0] = {}): Promise<{
 const messages = async (js: JetStream, stream = "COZE_WORKFLOW"): Promise<number> => (await js.jsm.streams.info(stream)).state.messages;
 
 describe("JetStream publish", () => {
+  it("an event above the server's max_payload is refused at once (no resends until the retry deadline), and the publisher carries on", async () => {
+    const { js } = await setup();
+    const err = await js.publish("coze.workflow.wf_1.big", new Uint8Array(2 * 1024 * 1024), { type: "t" }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PublishRejectedError);
+    expect((err as Error).message).toMatch(/max_payload/);
+    expect(js.inFlight).toBe(0);
+    expect((await js.publish("coze.workflow.wf_1.small", bytes("ok"), { type: "t" })).seq).toBeGreaterThan(0);
+  });
+
   it("resolves with the stream's ack, and the stored message carries the wire contract's headers", async () => {
     const { js } = await setup();
     const ack = await js.publish("coze.workflow.wf1.started", bytes("p"), { type: "coze.workflow.v1.WorkflowExecutionStarted" });

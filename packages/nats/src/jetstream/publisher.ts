@@ -1,6 +1,6 @@
 import { JetStreamApiCodes, JetStreamApiError, PubHeaders, type JetStreamManager } from "@nats-io/jetstream";
 import { JetStreamStatus, jserrors } from "@nats-io/jetstream/internal";
-import { createInbox, type Msg, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
+import { InvalidArgumentError, createInbox, type Msg, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
 import { explainPermission, jetstreamNotAnswering, permissionViolation, type Routing } from "../connection/routing.js";
 import {
   ConnectionClosedError,
@@ -155,8 +155,8 @@ export class JetStreamPublisher {
       const now = Date.now();
       const p: Pending = { subject, data, headers, id, expectedSeq: expectedLastSubjectSequence, resolve, reject, firstAt: now, lastAt: now, attempts: 0 };
       this.#pending.set(token, p);
-      this.#send(token, p);
       this.#sweeper ??= setInterval(() => this.#sweep(), Math.min(250, this.#ackTimeoutMs)).unref();
+      this.#send(token, p);
     });
   }
 
@@ -167,8 +167,12 @@ export class JetStreamPublisher {
     if (!this.#host.connected()) return;
     try {
       this.#host.nc.publish(p.subject, p.data, { reply: `${this.#inbox}.${token}`, headers: p.headers });
-    } catch {
-      // Closed or draining underneath us: the sweep settles it.
+    } catch (err) {
+      // Too large for the server: no resend can help, so fail now rather than at the retry deadline.
+      if (err instanceof InvalidArgumentError) {
+        this.#settle(token, p, new PublishRejectedError(p.subject, 0, `${describe(err)} (the server's max_payload is ${this.#host.nc.info?.max_payload ?? "unknown"} bytes)`));
+      }
+      // Otherwise closed or draining underneath us: the sweep settles it.
     }
   }
 
