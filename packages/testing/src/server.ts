@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { findNatsServerBinary } from "./binary.js";
+import { ensureNatsServer, type ResolvedNatsServer } from "./binary.js";
 import { renderConfig, type ServerAuth, type ServerTls } from "./config.js";
 import { freePort } from "./ports.js";
 import { trackForExitCleanup, untrack } from "./reaper.js";
@@ -21,8 +21,18 @@ export interface NatsServerOptions {
    * `jetstream` block, when present, replaces the default one.
    */
   readonly baseConfigFile?: string;
-  /** Path to the binary; defaults to NATS_SERVER_BIN, then PATH. */
+  /**
+   * Path to the binary. With `version` too, it must be that version. Wins over
+   * `version`, NATS_SERVER_BIN and COZEBUS_NATS_VERSION (see resolveNatsServer).
+   */
   readonly binary?: string;
+  /**
+   * The release to run: `2.9`/`2.9.10` (Debian's binary), `2.10`, `2.11`,
+   * `2.12` (pinned to 2.10.24, 2.11.17, 2.12.15; built with go install into
+   * ~/.cache/cozebus on first use) or an exact 2.x.y. Default:
+   * NATS_SERVER_BIN, then COZEBUS_NATS_VERSION, then 2.12.15.
+   */
+  readonly version?: string;
   /** How long to wait for the server to report healthy (default 15 s). */
   readonly startTimeoutMs?: number;
   /** Name shown in the server's logs and info (default: random). */
@@ -38,6 +48,10 @@ export interface NatsServer extends AsyncDisposable {
   /** This server's own temp folder (config, JetStream store, logs). */
   readonly dir: string;
   readonly serverName: string;
+  /** The version the binary reports, e.g. `2.12.15`. */
+  readonly version: string;
+  /** The binary it runs. */
+  readonly binary: string;
   /** True while the process runs. */
   readonly running: boolean;
   /** The process id while it runs. */
@@ -68,6 +82,8 @@ class ManagedServer implements NatsServer {
   readonly port: number;
   readonly monitorUrl: string;
   readonly serverName: string;
+  readonly version: string;
+  readonly binary: string;
   #proc: ChildProcess | undefined;
   #exited: Promise<void> = Promise.resolve();
   #log = "";
@@ -77,13 +93,15 @@ class ManagedServer implements NatsServer {
   constructor(
     readonly dir: string,
     plan: NodePlan,
-    private readonly binary: string,
+    server: ResolvedNatsServer,
     private readonly opts: NatsServerOptions,
     /** The text of `opts.baseConfigFile`, read once by the caller. */
     baseConfig: string | undefined,
   ) {
     this.port = plan.port;
     this.serverName = plan.serverName;
+    this.version = server.version;
+    this.binary = server.binary;
     this.url = `${opts.tls ? "tls" : "nats"}://127.0.0.1:${plan.port}`;
     this.monitorUrl = `http://127.0.0.1:${plan.httpPort}`;
     this.#configFile = join(dir, "nats.conf");
@@ -199,7 +217,7 @@ function newDir(label: string): string {
 }
 
 /** A server in `dir`; if its configuration cannot even be written (a bad option), the folder goes too. */
-function createServer(dir: string, plan: NodePlan, binary: string, opts: NatsServerOptions, baseConfig: string | undefined): ManagedServer {
+function createServer(dir: string, plan: NodePlan, binary: ResolvedNatsServer, opts: NatsServerOptions, baseConfig: string | undefined): ManagedServer {
   try {
     return new ManagedServer(dir, plan, binary, opts, baseConfig);
   } catch (err) {
@@ -214,8 +232,8 @@ function createServer(dir: string, plan: NodePlan, binary: string, opts: NatsSer
  * `await using`); anything left running is killed when the process exits.
  */
 export async function startNatsServer(opts: NatsServerOptions = {}): Promise<NatsServer> {
-  const binary = opts.binary ?? findNatsServerBinary();
   const baseConfig = readBaseConfig(opts.baseConfigFile); // before any folder exists: a bad path leaves nothing behind
+  const binary = await ensureNatsServer(opts); // may build the release first (once per machine)
   for (let attempt = 1; ; attempt++) {
     const serverName = opts.serverName ?? `cozebus-test-${Math.random().toString(36).slice(2, 8)}`;
     const server = createServer(newDir("single"), { serverName, port: await freePort(), httpPort: await freePort() }, binary, opts, baseConfig);
@@ -232,6 +250,8 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
 
 export interface NatsCluster extends AsyncDisposable {
   readonly servers: readonly NatsServer[];
+  /** The version every node runs. */
+  readonly version: string;
   /** Every node's client URL, for a client's server list. */
   readonly urls: readonly string[];
   /**
@@ -253,8 +273,8 @@ export interface NatsClusterOptions extends Omit<NatsServerOptions, "serverName"
  * elected and every node current with it).
  */
 export async function startNatsCluster(opts: NatsClusterOptions = {}): Promise<NatsCluster> {
-  const binary = opts.binary ?? findNatsServerBinary();
   const baseConfig = readBaseConfig(opts.baseConfigFile); // before any folder exists: a bad path leaves nothing behind
+  const binary = await ensureNatsServer(opts); // may build the release first (once per machine)
   const size = opts.size ?? 3;
   const name = `cozebus-${Math.random().toString(36).slice(2, 8)}`;
   const plans: NodePlan[] = [];
@@ -286,7 +306,7 @@ export async function startNatsCluster(opts: NatsClusterOptions = {}): Promise<N
     await stop();
     throw err;
   }
-  return { servers, urls: servers.map((s) => s.url), waitFormed, stop, [Symbol.asyncDispose]: stop };
+  return { servers, version: binary.version, urls: servers.map((s) => s.url), waitFormed, stop, [Symbol.asyncDispose]: stop };
 }
 
 async function getJson(url: string): Promise<Record<string, unknown> | undefined> {
