@@ -318,6 +318,16 @@ async function getJson(url: string): Promise<Record<string, unknown> | undefined
   }
 }
 
+/**
+ * How many other nodes this one has routes to. Not `num_routes`: since 2.10
+ * a node keeps a pool of routes per peer (3 by default, plus one for $SYS),
+ * so 2.12 reports 8 routes in a 3-node mesh, and 4 can mean one peer only.
+ */
+function peersRouted(routez: Record<string, unknown> | undefined): number {
+  const routes = Array.isArray(routez?.["routes"]) ? (routez["routes"] as Array<{ remote_id?: unknown }>) : [];
+  return new Set(routes.map((r) => r.remote_id)).size;
+}
+
 /** /healthz turns green per node before the mesh is complete; this waits for the mesh and the meta leader. */
 async function waitClusterFormed(servers: readonly ManagedServer[], jetstream: boolean, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -326,8 +336,7 @@ async function waitClusterFormed(servers: readonly ManagedServer[], jetstream: b
     const running = servers.filter((s) => s.running);
     const checks = await Promise.all(
       running.map(async (s) => {
-        const routez = await getJson(`${s.monitorUrl}/routez`);
-        const routes = Number(routez?.["num_routes"] ?? 0);
+        const routes = peersRouted(await getJson(`${s.monitorUrl}/routez`));
         if (!jetstream) return { ok: routes >= running.length - 1, routes, leader: "-" };
         const jsz = await getJson(`${s.monitorUrl}/jsz`);
         const leader = String((jsz?.["meta_cluster"] as { leader?: string } | undefined)?.leader ?? "");
@@ -335,7 +344,7 @@ async function waitClusterFormed(servers: readonly ManagedServer[], jetstream: b
       }),
     );
     if (checks.every((c) => c.ok)) return;
-    state = checks.map((c, i) => `${running[i]!.serverName}: ${c.routes} routes, leader ${c.leader || "none"}`).join("; ");
+    state = checks.map((c, i) => `${running[i]!.serverName}: routes to ${c.routes} peers, leader ${c.leader || "none"}`).join("; ");
     await sleep(100);
   }
   throw new Error(`the cluster did not form within ${timeoutMs} ms (${state})`);
