@@ -95,6 +95,16 @@ export async function buildNatsServer(version: string, opts: BuildOptions = {}):
   const log = opts.log ?? ((line: string): void => void process.stderr.write(`${line}\n`));
   const target = cachedNatsServerPath(version, env);
   if (isExecutable(target)) return target;
+  // Before anything is created: without Go, nothing can be built, and nothing is left behind.
+  const go = findGo(env);
+  if (go === undefined) {
+    throw new NatsServerBuildError(
+      version,
+      `nats-server v${version} is not built yet (${target} is missing) and no Go toolchain was found on PATH. ` +
+        `Install Go 1.25 or newer (https://go.dev/doc/install; put its bin folder on PATH), then run again or build it yourself: ${buildCommand(version, env)}. ` +
+        `Or use a server you have: NATS_SERVER_BIN=/path/to/nats-server, or COZEBUS_NATS_VERSION=2.9 with Debian's (apt-get install nats-server).`,
+    );
+  }
   const cache = natsServerCacheDir(env);
   mkdirSync(cache, { recursive: true });
   const lock = join(cache, `v${version}.lock`);
@@ -121,7 +131,7 @@ export async function buildNatsServer(version: string, opts: BuildOptions = {}):
   try {
     // Someone may have finished between our last look and taking the lock.
     if (isExecutable(target)) return target;
-    await goInstall(version, target, cache, env, log);
+    await goInstall(go, version, target, cache, env, log);
     return target;
   } finally {
     clearInterval(heartbeat);
@@ -176,17 +186,8 @@ function touch(lock: string): void {
   }
 }
 
-async function goInstall(version: string, target: string, cache: string, env: NodeJS.ProcessEnv, log: (line: string) => void): Promise<void> {
+async function goInstall(go: string, version: string, target: string, cache: string, env: NodeJS.ProcessEnv, log: (line: string) => void): Promise<void> {
   const command = buildCommand(version, env);
-  const go = findGo(env);
-  if (go === undefined) {
-    throw new NatsServerBuildError(
-      version,
-      `nats-server v${version} is not built yet (${target} is missing) and no Go toolchain was found on PATH. ` +
-        `Install Go 1.25 or newer (https://go.dev/doc/install; put its bin folder on PATH), then run again or build it yourself: ${command}. ` +
-        `Or use a server you have: NATS_SERVER_BIN=/path/to/nats-server, or COZEBUS_NATS_VERSION=2.9 with Debian's (apt-get install nats-server).`,
-    );
-  }
   const tmp = mkdtempSync(join(cache, `.build-v${version}-`));
   const started = Date.now();
   log(`@cozebus/testing: building nats-server v${version} (once per machine; tens of seconds): ${command}`);

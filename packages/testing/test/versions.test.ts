@@ -107,6 +107,7 @@ describe("building a release", () => {
     expect((err as Error).message).toContain("no Go toolchain was found on PATH. Install Go 1.25 or newer");
     expect((err as Error).message).toContain(`GOBIN=${cache}/nats-server/v2.11.17 go install github.com/nats-io/nats-server/v2@v2.11.17`);
     expect((err as Error).message).toContain("COZEBUS_NATS_VERSION=2.9");
+    expect(readdirSync(cache)).toEqual([]); // nothing created
   });
 
   it("a failed go install is an error with go's own message, and leaves no lock or half-built file", async () => {
