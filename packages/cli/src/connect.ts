@@ -30,7 +30,10 @@ export function connectBus(flags: GlobalFlags): Promise<Bus> {
 /**
  * For commands that work without any setup (demo, bench): the configured
  * server (`--server`, NATS_SERVER_URL or MQ_NAME_SERVER), or else a throwaway
- * local nats-server with JetStream, which the caller stops.
+ * local nats-server with JetStream, which the caller stops. The local one is
+ * chosen exactly as the tests choose theirs (@cozebus/testing): NATS_SERVER_BIN,
+ * COZEBUS_NATS_VERSION, else 2.12.15, built with go install on first use, so
+ * no nats-server needs to be installed (progress goes to stderr).
  */
 export async function configuredOrLocalServer<F extends GlobalFlags>(flags: F, say: (m: string) => void, purpose: string): Promise<{ flags: F; local: NatsServer | undefined }> {
   const configured = flags.server ?? process.env["NATS_SERVER_URL"] ?? process.env["MQ_NAME_SERVER"];
@@ -41,6 +44,6 @@ export async function configuredOrLocalServer<F extends GlobalFlags>(flags: F, s
     throw usageError(`${api.from} is set but no server is: a local nats-server cannot provide an imported JetStream API; set NATS_SERVER_URL (or --server), or unset ${api.from}`);
   }
   const local = await startNatsServer(api.kind === "domain" ? { jetstreamDomain: api.domain } : {});
-  say(`no NATS_SERVER_URL: ${purpose} a local nats-server with JetStream${api.kind === "domain" ? ` in domain ${api.domain}` : ""} at ${local.url}`);
+  say(`no NATS_SERVER_URL: ${purpose} a local nats-server ${local.version} with JetStream${api.kind === "domain" ? ` in domain ${api.domain}` : ""} at ${local.url}`);
   return { flags: { ...flags, server: local.url }, local };
 }

@@ -1,6 +1,11 @@
 export { startNatsServer, startNatsCluster } from "./server.js";
 export type { NatsServer, NatsServerOptions, NatsCluster, NatsClusterOptions } from "./server.js";
-export { findNatsServerBinary, NatsServerNotFoundError } from "./binary.js";
+export { findNatsServerBinary, resolveNatsServer, ensureNatsServer, NatsServerNotFoundError, NatsServerVersionMismatchError } from "./binary.js";
+export type { NatsServerSelection, NatsServerPlan, NatsServerChoice, NatsServerOrigin, ResolvedNatsServer, EnsureOptions } from "./binary.js";
+export { buildNatsServer, natsServerCacheDir, cachedNatsServerPath, NatsServerBuildError } from "./build.js";
+export type { BuildOptions } from "./build.js";
+export { DEBIAN_NATS_VERSION, PINNED_NATS_VERSIONS, DEFAULT_NATS_VERSION, NATS_TEST_MATRIX, parseNatsVersion, NatsServerVersionError } from "./versions.js";
+export type { AskedVersion } from "./versions.js";
 export { createTlsFixtures } from "./tls.js";
 export type { TlsFixtures } from "./tls.js";
 export { createNkeyUser, createOperatorSetup } from "./credentials.js";

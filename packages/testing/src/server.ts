@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { findNatsServerBinary } from "./binary.js";
+import { ensureNatsServer, type ResolvedNatsServer } from "./binary.js";
 import { renderConfig, type ServerAuth, type ServerTls } from "./config.js";
 import { freePort } from "./ports.js";
 import { trackForExitCleanup, untrack } from "./reaper.js";
@@ -21,8 +21,18 @@ export interface NatsServerOptions {
    * `jetstream` block, when present, replaces the default one.
    */
   readonly baseConfigFile?: string;
-  /** Path to the binary; defaults to NATS_SERVER_BIN, then PATH. */
+  /**
+   * Path to the binary. With `version` too, it must be that version. Wins over
+   * `version`, NATS_SERVER_BIN and COZEBUS_NATS_VERSION (see resolveNatsServer).
+   */
   readonly binary?: string;
+  /**
+   * The release to run: `2.9`/`2.9.10` (Debian's binary), `2.10`, `2.11`,
+   * `2.12` (pinned to 2.10.24, 2.11.17, 2.12.15; built with go install into
+   * ~/.cache/cozebus on first use) or an exact 2.x.y. Default:
+   * NATS_SERVER_BIN, then COZEBUS_NATS_VERSION, then 2.12.15.
+   */
+  readonly version?: string;
   /** How long to wait for the server to report healthy (default 15 s). */
   readonly startTimeoutMs?: number;
   /** Name shown in the server's logs and info (default: random). */
@@ -46,6 +56,10 @@ export interface NatsServer extends AsyncDisposable {
   /** `nats-leaf://127.0.0.1:<port>` with `leafnodeListen`: what a leaf node's `leafRemotes` names. */
   readonly leafnodeUrl: string | undefined;
   readonly serverName: string;
+  /** The version the binary reports, e.g. `2.12.15`. */
+  readonly version: string;
+  /** The binary it runs. */
+  readonly binary: string;
   /** True while the process runs. */
   readonly running: boolean;
   /** The process id while it runs. */
@@ -78,6 +92,8 @@ class ManagedServer implements NatsServer {
   readonly monitorUrl: string;
   readonly serverName: string;
   readonly leafnodeUrl: string | undefined;
+  readonly version: string;
+  readonly binary: string;
   #proc: ChildProcess | undefined;
   #exited: Promise<void> = Promise.resolve();
   #log = "";
@@ -87,13 +103,15 @@ class ManagedServer implements NatsServer {
   constructor(
     readonly dir: string,
     plan: NodePlan,
-    private readonly binary: string,
+    server: ResolvedNatsServer,
     private readonly opts: NatsServerOptions,
     /** The text of `opts.baseConfigFile`, read once by the caller. */
     baseConfig: string | undefined,
   ) {
     this.port = plan.port;
     this.serverName = plan.serverName;
+    this.version = server.version;
+    this.binary = server.binary;
     this.url = `${opts.tls ? "tls" : "nats"}://127.0.0.1:${plan.port}`;
     this.monitorUrl = `http://127.0.0.1:${plan.httpPort}`;
     this.#configFile = join(dir, "nats.conf");
@@ -227,7 +245,7 @@ function newDir(label: string): string {
 }
 
 /** A server in `dir`; if its configuration cannot even be written (a bad option), the folder goes too. */
-function createServer(dir: string, plan: NodePlan, binary: string, opts: NatsServerOptions, baseConfig: string | undefined): ManagedServer {
+function createServer(dir: string, plan: NodePlan, binary: ResolvedNatsServer, opts: NatsServerOptions, baseConfig: string | undefined): ManagedServer {
   try {
     return new ManagedServer(dir, plan, binary, opts, baseConfig);
   } catch (err) {
@@ -242,8 +260,8 @@ function createServer(dir: string, plan: NodePlan, binary: string, opts: NatsSer
  * `await using`); anything left running is killed when the process exits.
  */
 export async function startNatsServer(opts: NatsServerOptions = {}): Promise<NatsServer> {
-  const binary = opts.binary ?? findNatsServerBinary();
   const baseConfig = readBaseConfig(opts.baseConfigFile); // before any folder exists: a bad path leaves nothing behind
+  const binary = await ensureNatsServer(opts); // may build the release first (once per machine)
   for (let attempt = 1; ; attempt++) {
     const serverName = opts.serverName ?? `cozebus-test-${Math.random().toString(36).slice(2, 8)}`;
     const leafPort = opts.leafnodeListen ? { leafPort: await freePort() } : {};
@@ -261,6 +279,8 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
 
 export interface NatsCluster extends AsyncDisposable {
   readonly servers: readonly NatsServer[];
+  /** The version every node runs. */
+  readonly version: string;
   /** Every node's client URL, for a client's server list. */
   readonly urls: readonly string[];
   /**
@@ -282,8 +302,8 @@ export interface NatsClusterOptions extends Omit<NatsServerOptions, "serverName"
  * elected and every node current with it).
  */
 export async function startNatsCluster(opts: NatsClusterOptions = {}): Promise<NatsCluster> {
-  const binary = opts.binary ?? findNatsServerBinary();
   const baseConfig = readBaseConfig(opts.baseConfigFile); // before any folder exists: a bad path leaves nothing behind
+  const binary = await ensureNatsServer(opts); // may build the release first (once per machine)
   const size = opts.size ?? 3;
   const name = `cozebus-${Math.random().toString(36).slice(2, 8)}`;
   const plans: NodePlan[] = [];
@@ -316,7 +336,7 @@ export async function startNatsCluster(opts: NatsClusterOptions = {}): Promise<N
     await stop();
     throw err;
   }
-  return { servers, urls: servers.map((s) => s.url), waitFormed, stop, [Symbol.asyncDispose]: stop };
+  return { servers, version: binary.version, urls: servers.map((s) => s.url), waitFormed, stop, [Symbol.asyncDispose]: stop };
 }
 
 async function getJson(url: string): Promise<Record<string, unknown> | undefined> {
@@ -328,6 +348,16 @@ async function getJson(url: string): Promise<Record<string, unknown> | undefined
   }
 }
 
+/**
+ * How many other nodes this one has routes to. Not `num_routes`: since 2.10
+ * a node keeps a pool of routes per peer (3 by default, plus one for $SYS),
+ * so 2.12 reports 8 routes in a 3-node mesh, and 4 can mean one peer only.
+ */
+function peersRouted(routez: Record<string, unknown> | undefined): number {
+  const routes = Array.isArray(routez?.["routes"]) ? (routez["routes"] as Array<{ remote_id?: unknown }>) : [];
+  return new Set(routes.map((r) => r.remote_id)).size;
+}
+
 /** /healthz turns green per node before the mesh is complete; this waits for the mesh and the meta leader. */
 async function waitClusterFormed(servers: readonly ManagedServer[], jetstream: boolean, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -336,8 +366,7 @@ async function waitClusterFormed(servers: readonly ManagedServer[], jetstream: b
     const running = servers.filter((s) => s.running);
     const checks = await Promise.all(
       running.map(async (s) => {
-        const routez = await getJson(`${s.monitorUrl}/routez`);
-        const routes = Number(routez?.["num_routes"] ?? 0);
+        const routes = peersRouted(await getJson(`${s.monitorUrl}/routez`));
         if (!jetstream) return { ok: routes >= running.length - 1, routes, leader: "-" };
         const jsz = await getJson(`${s.monitorUrl}/jsz`);
         const leader = String((jsz?.["meta_cluster"] as { leader?: string } | undefined)?.leader ?? "");
@@ -345,7 +374,7 @@ async function waitClusterFormed(servers: readonly ManagedServer[], jetstream: b
       }),
     );
     if (checks.every((c) => c.ok)) return;
-    state = checks.map((c, i) => `${running[i]!.serverName}: ${c.routes} routes, leader ${c.leader || "none"}`).join("; ");
+    state = checks.map((c, i) => `${running[i]!.serverName}: routes to ${c.routes} peers, leader ${c.leader || "none"}`).join("; ");
     await sleep(100);
   }
   throw new Error(`the cluster did not form within ${timeoutMs} ms (${state})`);

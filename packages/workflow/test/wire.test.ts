@@ -1,10 +1,12 @@
 /**
- * Wire compatibility with protoc (Debian's protobuf-compiler): what the SDK
- * sends decodes with `protoc --decode` to the same message, and what
- * `protoc --encode` produces is received by a typed subscriber. Other
- * languages' Protobuf stacks read and write exactly these bytes.
+ * Wire compatibility with another Protobuf stack: `buf convert` (Go's
+ * protobuf runtime, reading the .proto sources) decodes what the SDK sends
+ * to the same message, and what it encodes is received by a typed
+ * subscriber. Other languages' Protobuf stacks read and write exactly these
+ * bytes. buf comes from npm (@bufbuild/buf), so no protoc is needed.
  */
 import { execFileSync } from "node:child_process";
+import { createRequire } from "node:module";
 import { resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startNatsServer, type NatsServer } from "@cozebus/testing";
@@ -12,14 +14,19 @@ import { openBus, type Bus, type InboundMessage } from "@cozebus/nats";
 import { NodeType, workflow, type NodeStarted } from "../src/index.js";
 
 const SCHEMAS = resolve(import.meta.dirname, "../../../schemas");
-const PROTO = "coze/workflow/v1/workflow.proto";
+// The package's launcher runs the platform package's binary (@bufbuild/buf-linux-x64 and friends, locked in
+// package-lock.json); it needs no install script, which npm 11 does not run unless allowed.
+const BUF = createRequire(import.meta.url).resolve("@bufbuild/buf/bin/buf");
 
-function protoc(args: string[], input: Uint8Array | string): Buffer {
+/** `buf convert` of one coze.workflow.v1.NodeStarted from one format to another (binpb, json, txtpb). */
+function bufConvert(from: "binpb" | "txtpb", to: "binpb" | "json", input: Uint8Array | string): Buffer {
   try {
-    return execFileSync("protoc", ["-I", SCHEMAS, "-I", "/usr/include", ...args, PROTO], { input, stdio: ["pipe", "pipe", "pipe"] });
+    return execFileSync(process.execPath, [BUF, "convert", SCHEMAS, "--type", "coze.workflow.v1.NodeStarted", "--from", `-#format=${from}`, "--to", `-#format=${to}`], {
+      input,
+      stdio: ["pipe", "pipe", "pipe"],
+    });
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") throw new Error('protoc not found: install it (Debian/Ubuntu: "apt-get install protobuf-compiler"); .ci/run does');
-    throw new Error(`protoc failed: ${(err as { stderr?: Buffer }).stderr?.toString() ?? String(err)}`);
+    throw new Error(`buf convert failed: ${(err as { stderr?: Buffer }).stderr?.toString() ?? String(err)}`);
   }
 }
 
@@ -41,8 +48,8 @@ async function waitFor<T>(box: T[], n: number): Promise<void> {
   if (box.length < n) throw new Error("timed out waiting for the message");
 }
 
-describe("wire compatibility with protoc", () => {
-  it("bytes published by the SDK decode with protoc --decode to the same message", async () => {
+describe("wire compatibility with buf convert", () => {
+  it("bytes published by the SDK decode with buf convert to the same message", async () => {
     const raw: InboundMessage[] = [];
     await bus.subscribe("coze.workflow.*.node_started", (m) => void raw.push(m));
     await workflow(bus).nodeStarted.publish({
@@ -53,26 +60,29 @@ describe("wire compatibility with protoc", () => {
       startedAt: new Date("2026-11-22T12:34:56.789Z"),
     });
     await waitFor(raw, 1);
-    const text = protoc(["--decode=coze.workflow.v1.NodeStarted"], raw[0]!.data).toString();
-    expect(text).toContain('workflow_id: "wf_wire"');
-    expect(text).toContain("execute_id: -9223372036854775808");
-    expect(text).toContain('node_id: "\\350\\212\\202\\347\\202\\271-1"'); // protoc prints UTF-8 as octal escapes
-    expect(text).toContain("node_type: NODE_TYPE_KNOWLEDGE");
-    expect(text).toMatch(/started_at \{\n\s+seconds: 1795350896\n\s+nanos: 789000000\n\}/);
+    // Canonical proto3 JSON: int64 as a string, enums by name, Timestamp as RFC 3339.
+    expect(JSON.parse(bufConvert("binpb", "json", raw[0]!.data).toString())).toEqual({
+      workflowId: "wf_wire",
+      executeId: "-9223372036854775808",
+      nodeId: "节点-1",
+      nodeType: "NODE_TYPE_KNOWLEDGE",
+      startedAt: "2026-11-22T12:34:56.789Z",
+    });
     expect(raw[0]!.headers.get("ce-type")).toBe("coze.workflow.v1.NodeStarted");
   });
 
-  it("bytes encoded by protoc --encode are received by a typed subscriber", async () => {
+  it("bytes encoded by buf convert from the text format are received by a typed subscriber", async () => {
     const got: NodeStarted[] = [];
     const sub = await workflow(bus).nodeStarted.subscribe((e) => void got.push(e), { group: "wire" });
-    const bytes = protoc(
-      ["--encode=coze.workflow.v1.NodeStarted"],
-      'workflow_id: "wf_from_protoc"\nexecute_id: 18014398509481985\nnode_id: "end"\nnode_type: NODE_TYPE_END\nstarted_at { seconds: 1795350896 nanos: 5 }\n',
+    const bytes = bufConvert(
+      "txtpb",
+      "binpb",
+      'workflow_id: "wf_from_buf"\nexecute_id: 18014398509481985\nnode_id: "end"\nnode_type: NODE_TYPE_END\nstarted_at { seconds: 1795350896 nanos: 5 }\n',
     );
-    bus.publish("coze.workflow.wf_from_protoc.node_started", new Uint8Array(bytes), { type: "coze.workflow.v1.NodeStarted" });
+    bus.publish("coze.workflow.wf_from_buf.node_started", new Uint8Array(bytes), { type: "coze.workflow.v1.NodeStarted" });
     await waitFor(got, 1);
     expect(got[0]).toEqual({
-      workflowId: "wf_from_protoc",
+      workflowId: "wf_from_buf",
       executeId: 18_014_398_509_481_985n,
       nodeId: "end",
       nodeType: NodeType.NODE_TYPE_END,
