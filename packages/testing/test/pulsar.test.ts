@@ -138,6 +138,8 @@ describe("startPulsar", () => {
     expect([broker.brokerPort, broker.webPort]).not.toContain(6650);
     expect([broker.brokerPort, broker.webPort]).not.toContain(8080);
     expect(new Set([broker.brokerPort, broker.webPort, broker.bookiePort]).size).toBe(3);
+    // All three listeners, the embedded bookie's too, on loopback only.
+    for (const port of [broker.brokerPort, broker.webPort, broker.bookiePort]) expect(listeners(port)).toEqual(["127.0.0.1"]);
     expect(existsSync(join(broker.dir, "data", "metadata"))).toBe(true);
     const clusters = (await (await broker.admin("/admin/v2/clusters")).json()) as string[];
     expect(clusters).toContain(broker.clusterName);
@@ -335,6 +337,20 @@ describe("startPulsar prerequisites and helpers", () => {
     expect(alive(pid)).toBe(false);
   }, 6 * 60_000);
 });
+
+/** The IPv4 addresses listening on a TCP port, from /proc/net/tcp (the harness runs on Linux). */
+function listeners(port: number): string[] {
+  const hexPort = port.toString(16).toUpperCase().padStart(4, "0");
+  return readFileSync("/proc/net/tcp", "utf8")
+    .split("\n")
+    .slice(1)
+    .map((line) => line.trim().split(/\s+/))
+    .filter((cols) => cols[3] === "0A" && cols[1]?.endsWith(`:${hexPort}`)) // 0A: LISTEN
+    .map((cols) => {
+      const hex = cols[1]!.split(":")[0]!;
+      return [6, 4, 2, 0].map((i) => parseInt(hex.slice(i, i + 2), 16)).join("."); // little-endian
+    });
+}
 
 /** Running and not a zombie (an orphan is reaped by PID 1 only eventually, or never in some containers). */
 function alive(pid: number): boolean {

@@ -56,6 +56,9 @@ export function renderStandaloneConf(input: StandaloneConfigInput): string {
     // Tests need no fsync per entry; a killed broker still keeps what the OS has written.
     journalSyncData: false,
     allowLoopback: true,
+    // Without a listening interface the bookie binds 0.0.0.0. With one, it binds its advertised
+    // address (127.0.0.1, above); the name itself is then not looked up.
+    listeningInterface: "lo",
     // Makes the embedded bookie take the --bookkeeper-port given to it rather than a port of its own choosing.
     allowEphemeralPorts: true,
     httpServerEnabled: false,
