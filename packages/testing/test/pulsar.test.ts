@@ -53,11 +53,15 @@ class Socket {
   next<T>(what: string, timeoutMs = 20_000): Promise<T> {
     if (this.#queue.length > 0) return Promise.resolve(this.#queue.shift() as T);
     return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)), timeoutMs);
-      this.#waiters.push((frame) => {
+      const waiter = (frame: unknown): void => {
         clearTimeout(timer);
         resolve(frame as T);
-      });
+      };
+      const timer = setTimeout(() => {
+        this.#waiters.splice(this.#waiters.indexOf(waiter), 1); // a late frame must go to the next taker, not to this one
+        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`));
+      }, timeoutMs);
+      this.#waiters.push(waiter);
     });
   }
 
