@@ -269,6 +269,9 @@ describe("startPulsar({ auth: true })", () => {
     expect((await fetch(`${broker.webServiceUrl}/admin/v2/clusters`)).status).toBe(401);
     expect((await fetch(`${broker.webServiceUrl}/admin/v2/clusters`, { headers: { authorization: `Bearer ${wrongKey}` } })).status).toBe(401);
     expect((await broker.admin("/admin/v2/clusters")).status).toBe(200);
+    // The bookie logs its whole config at start-up: the secrets are in files it only names.
+    expect(broker.logs()).not.toContain(broker.auth!.superUserToken);
+    expect(broker.logs()).not.toContain(Buffer.from(broker.auth!.secretKey).toString("base64"));
   });
 
   it("serves a role only what it was granted on a topic", async () => {

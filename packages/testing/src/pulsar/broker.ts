@@ -35,7 +35,7 @@ export interface PulsarOptions {
   readonly maxHeapMb?: number;
   /** JVM direct-memory ceiling in MiB (default 256; Netty and the bookie's caches live there). */
   readonly maxDirectMemoryMb?: number;
-  /** More JVM flags, after the generated ones. */
+  /** More JVM flags, after the generated ones (so they win: `-XX:TieredStopAtLevel=4` brings back the full JIT for a benchmark). */
   readonly jvmArgs?: readonly string[];
   /** How long to wait for the broker to report healthy, once its classpath is there (default 120 s). */
   readonly startTimeoutMs?: number;
@@ -150,18 +150,21 @@ class ManagedPulsar implements PulsarBroker {
     const data = join(dir, "data");
     const jvmTmp = join(dir, "tmp");
     mkdirSync(jvmTmp);
+    let authFiles: { secretKeyFile: string; superUserRole: string; superUserTokenFile: string } | undefined;
+    if (auth) {
+      authFiles = { secretKeyFile: join(dir, "token-secret.key"), superUserRole: auth.superUserRole, superUserTokenFile: join(dir, "super-user.token") };
+      writeFileSync(authFiles.secretKeyFile, auth.secretKey, { mode: 0o600 });
+      writeFileSync(authFiles.superUserTokenFile, auth.superUserToken, { mode: 0o600 });
+    }
     writeFileSync(
       conf,
       renderStandaloneConf({
         clusterName,
         brokerPort: plan.brokerPort,
         webPort: plan.webPort,
-        ...(auth
-          ? { auth: { secretKeyBase64: Buffer.from(auth.secretKey).toString("base64"), superUserRole: auth.superUserRole, superUserToken: auth.superUserToken } }
-          : {}),
+        ...(authFiles ? { auth: authFiles } : {}),
         ...(opts.extraConfig ? { extraConfig: opts.extraConfig } : {}),
       }),
-      { mode: 0o600 }, // it holds the token secret
     );
     writeFileSync(log4j, renderLog4jConfig(opts.logLevel ?? "info"));
     this.#args = [

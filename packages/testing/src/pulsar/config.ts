@@ -1,3 +1,5 @@
+import { pathToFileURL } from "node:url";
+
 /** A value of standalone.conf: written as Java properties text. */
 export type PulsarConfigValue = string | number | boolean;
 
@@ -5,8 +7,12 @@ export interface StandaloneConfigInput {
   readonly clusterName: string;
   readonly brokerPort: number;
   readonly webPort: number;
-  /** Token auth: the HS256 key (base64) and the super-user role and token the broker's own clients use. */
-  readonly auth?: { readonly secretKeyBase64: string; readonly superUserRole: string; readonly superUserToken: string };
+  /**
+   * Token auth: files holding the HS256 key (raw bytes) and the super-user's
+   * token, which the broker's own clients use. Files, not values: the
+   * embedded bookie logs every entry of this config at start-up.
+   */
+  readonly auth?: { readonly secretKeyFile: string; readonly superUserRole: string; readonly superUserTokenFile: string };
   readonly extraConfig?: Readonly<Record<string, PulsarConfigValue>>;
 }
 
@@ -70,12 +76,12 @@ export function renderStandaloneConf(input: StandaloneConfigInput): string {
     Object.assign(entries, {
       authenticationEnabled: true,
       authenticationProviders: "org.apache.pulsar.broker.authentication.AuthenticationProviderToken",
-      tokenSecretKey: `data:;base64,${input.auth.secretKeyBase64}`,
+      tokenSecretKey: pathToFileURL(input.auth.secretKeyFile).href,
       authorizationEnabled: true,
       superUserRoles: input.auth.superUserRole,
       // The broker's own clients (the WebSocket service, the standalone starter's admin client) act as the super user.
       brokerClientAuthenticationPlugin: "org.apache.pulsar.client.impl.auth.AuthenticationToken",
-      brokerClientAuthenticationParameters: `token:${input.auth.superUserToken}`,
+      brokerClientAuthenticationParameters: pathToFileURL(input.auth.superUserTokenFile).href,
     });
   }
   Object.assign(entries, input.extraConfig ?? {});
