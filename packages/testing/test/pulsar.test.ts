@@ -321,6 +321,10 @@ describe("startPulsar prerequisites and helpers", () => {
     }
   });
 
+  it("a bad size option is refused before anything starts", async () => {
+    await expect(startPulsar({ maxHeapMb: 0.5 })).rejects.toThrow(/maxHeapMb must be a positive integer/);
+  });
+
   it("createPulsarToken makes an HS256 JWT whose sub is the role", () => {
     const key = createPulsarSecretKey();
     expect(key.length).toBe(32);

@@ -357,6 +357,10 @@ function progressToStderr(message: string): void {
  * killed when the process exits.
  */
 export async function startPulsar(opts: PulsarOptions = {}): Promise<PulsarBroker> {
+  for (const key of ["maxHeapMb", "maxDirectMemoryMb", "startTimeoutMs", "resolveTimeoutMs"] as const) {
+    const v = opts[key];
+    if (v !== undefined && !(Number.isInteger(v) && v > 0)) throw new RangeError(`startPulsar: ${key} must be a positive integer, got ${v}`);
+  }
   const java = findJava(opts.java); // before anything is created: a missing Java leaves nothing behind
   const version = opts.version ?? DEFAULT_PULSAR_VERSION;
   const classpath = await resolvePulsarClasspath({
