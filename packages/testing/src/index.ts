@@ -22,3 +22,10 @@ export type {
   OperatorConfig,
 } from "./config.js";
 export { sleep, waitFor, silentLogger } from "./wait.js";
+export { startPulsar } from "./pulsar/broker.js";
+export type { PulsarBroker, PulsarOptions, PulsarAuth, PulsarAuthOptions } from "./pulsar/broker.js";
+export { createPulsarSecretKey, createPulsarToken } from "./pulsar/token.js";
+export type { PulsarTokenOptions } from "./pulsar/token.js";
+export { PulsarPrerequisiteError, PulsarResolveError, PulsarStartError } from "./pulsar/errors.js";
+export { DEFAULT_PULSAR_VERSION, defaultPulsarCacheDir } from "./pulsar/classpath.js";
+export type { PulsarConfigValue } from "./pulsar/config.js";
