@@ -21,7 +21,7 @@ import {
   type PartitionedOptions,
   type PartitionedStatus,
 } from "../src/index.js";
-import { assignPartitions, partitionTransforms } from "../src/jetstream/partitioned/plan.js";
+import { assignPartitions, fnv1a32, partitionTransforms } from "../src/jetstream/partitioned/plan.js";
 import { bytes, memoryLogger, provisionRaw, sleep, text, waitFor } from "./helpers.js";
 
 const cleanup: Array<() => Promise<unknown>> = [];
@@ -96,17 +96,56 @@ describe("consumePartitioned on servers without pinned clients (< 2.11)", () => 
   });
 });
 
-/** One handled event as an instance saw it. */
+/** One handled event as an instance saw it: when its handler started and (unless the process died first) returned. */
 interface Record {
   readonly inst: string;
   readonly key: string;
   readonly n: number;
   readonly t: bigint;
+  end?: bigint;
   readonly attempt: number;
+  readonly partition: number;
 }
 
-function record(inst: string, subject: string, data: string, t: bigint, attempt: number): Record {
-  return { inst, key: subject.split(".")[2]!, n: Number(data), t, attempt };
+function record(inst: string, subject: string, data: string, t: bigint, attempt: number, consumer: string): Record {
+  return { inst, key: subject.split(".")[2]!, n: Number(data), t, attempt, partition: Number(consumer.slice(consumer.lastIndexOf("-p") + 2)) };
+}
+
+/**
+ * Handler runs of one partition by two instances that overlap in time. The
+ * dead instance's last runs never returned: they count as ending at its kill.
+ */
+function overlaps(records: readonly Record[], killed: string, killAt: bigint): string[] {
+  const found: string[] = [];
+  const byPart = new Map<number, Array<{ s: bigint; e: bigint; r: Record }>>();
+  for (const r of records) {
+    const e = r.end ?? (r.inst === killed ? killAt : undefined);
+    if (e === undefined) throw new Error(`${r.inst} never finished ${r.key}:${r.n}`);
+    byPart.set(r.partition, [...(byPart.get(r.partition) ?? []), { s: r.t, e, r }]);
+  }
+  for (const [p, runs] of byPart) {
+    runs.sort((a, b) => (a.s < b.s ? -1 : 1));
+    // Sweep: the latest-ending run so far of each instance.
+    const open = new Map<string, { e: bigint; r: Record }>();
+    for (const run of runs) {
+      for (const [inst, o] of open) {
+        if (inst !== run.r.inst && o.e > run.s) found.push(`partition ${p}: ${run.r.inst} started ${run.r.key}:${run.r.n} while ${inst} was still in ${o.r.key}:${o.r.n}`);
+      }
+      const mine = open.get(run.r.inst);
+      if (mine === undefined || mine.e < run.e) open.set(run.r.inst, { e: run.e, r: run.r });
+    }
+  }
+  return found;
+}
+
+/** Share of 100 ms windows (while events were handled) in which more than one instance ran handlers. */
+function parallelShare(records: readonly Record[]): number {
+  const windows = new Map<bigint, Set<string>>();
+  for (const r of records) {
+    const w = r.t / 100_000_000n;
+    windows.set(w, (windows.get(w) ?? new Set()).add(r.inst));
+  }
+  return [...windows.values()].filter((s) => s.size > 1).length / Math.max(1, windows.size);
 }
 
 /**
@@ -160,10 +199,11 @@ describe("consumePartitioned on nats-server 2.11+", () => {
       const c = await js.consumePartitioned(
         SPEC,
         async (m: DeliveredMessage) => {
-          const r = record(inst, m.subject, text(m.data), process.hrtime.bigint(), m.delivery.attempt);
+          const r = record(inst, m.subject, text(m.data), process.hrtime.bigint(), m.delivery.attempt, m.delivery.consumer);
           records.push(r);
           // A few slow events, so that handovers find events in flight.
           await sleep(r.n % 25 === 13 ? 100 : Math.random() < 0.2 ? Math.floor(Math.random() * 3) : 0);
+          r.end = process.hrtime.bigint();
         },
         { ...opts, memberId: inst, onStatus: (st) => void statuses.push({ inst, s: st }) },
       );
@@ -175,6 +215,7 @@ describe("consumePartitioned on nats-server 2.11+", () => {
     let child: ChildProcess | undefined;
     let childOut = "";
     const slowInC: Record[] = [];
+    const running = new Map<string, Record>();
     const startChild = async (): Promise<void> => {
       const script = fileURLToPath(new URL("./fixtures/partitioned-worker.mjs", import.meta.url));
       const worker = { spec: SPEC, options: { ...opts, memberId: "C" } };
@@ -187,10 +228,15 @@ describe("consumePartitioned on nats-server 2.11+", () => {
         partial = lines.pop()!;
         for (const line of lines) {
           if (line.startsWith("handled ")) {
-            const r = JSON.parse(line.slice(8)) as { s: string; d: string; t: string; a: number };
-            const rec = record("C", r.s, r.d, BigInt(r.t), r.a);
+            const r = JSON.parse(line.slice(8)) as { s: string; d: string; t: string; a: number; c: string };
+            const rec = record("C", r.s, r.d, BigInt(r.t), r.a, r.c);
             records.push(rec);
+            running.set(`${r.s}:${r.d}`, rec);
             if (rec.n % 25 === 13) slowInC.push(rec);
+          } else if (line.startsWith("done ")) {
+            const r = JSON.parse(line.slice(5)) as { s: string; d: string; t: string };
+            const rec = running.get(`${r.s}:${r.d}`);
+            if (rec) rec.end = BigInt(r.t);
           }
         }
       });
@@ -241,6 +287,8 @@ describe("consumePartitioned on nats-server 2.11+", () => {
     await A.stop();
 
     const { violations, duplicates, missing } = checkOrder(records, KEYS, PER_KEY);
+    const concurrent = overlaps(records, "C", killAt);
+    const misplaced = records.filter((r) => r.partition !== fnv1a32(r.key) % opts.partitions);
     const perInstance = Object.fromEntries(["A", "B", "C"].map((i) => [i, records.filter((r) => r.inst === i).length]));
     // Failover: from the SIGKILL to the first event of a key the dead instance served being handled elsewhere (first and last such key).
     const resumed = [...cKeys].map((k) => records.filter((r) => r.key === k && r.t > killAt && r.inst !== "C").reduce<bigint | undefined>((m, r) => (m === undefined || r.t < m ? r.t : m), undefined));
@@ -252,6 +300,7 @@ describe("consumePartitioned on nats-server 2.11+", () => {
         `nats-server ${s.serverName} ${(await bus(s)).server.version}`,
         `events ${KEYS.length * PER_KEY}, keys ${KEYS.length}, instances 3 (A, B in-process; C a child process SIGKILLed after round ${killedAtRound}; B left at round 80)`,
         `handled per instance ${JSON.stringify(perInstance)}, records ${records.length}, duplicates ${duplicates}, violations ${violations.length}, missing ${missing}`,
+        `one partition handled by two instances at once: ${concurrent.length} time(s); 100 ms windows with more than one instance working: ${(parallelShare(records) * 100).toFixed(0)} %`,
         `failover after SIGKILL: first key resumed after ${Math.min(...resumeMs).toFixed(0)} ms, last of ${cKeys.size} keys after ${Math.max(...resumeMs).toFixed(0)} ms`,
         `handovers: ${fenceWaits.length} acquisitions, fence wait median ${median(fenceWaits)} ms, max ${Math.max(...fenceWaits)} ms; ${afterLeave.length} events after B left`,
         `published in ${published.toFixed(0)} ms (paced), all handled after ${done.toFixed(0)} ms; handler errors ${errors.filter((e) => /handler/.test(e.message)).length}`,
@@ -269,6 +318,9 @@ describe("consumePartitioned on nats-server 2.11+", () => {
     }
     expect(violations).toEqual([]);
     expect(missing).toBe(0);
+    expect(concurrent).toEqual([]);
+    // The server's partition() hashes what plan.ts says it does (FNV-1a of the key token).
+    expect(misplaced).toEqual([]);
     // Parallelism: every instance did work while it was a member.
     expect(perInstance["A"]).toBeGreaterThan(0);
     expect(perInstance["B"]).toBeGreaterThan(0);
