@@ -6,6 +6,9 @@
  * NATS_SERVER_BIN=<path to nats-server 2.12> npx vitest run test/partitioned.test.ts
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import { startNatsServer, type NatsServer } from "@cozebus/testing";
@@ -327,6 +330,68 @@ describe("consumePartitioned on nats-server 2.11+", () => {
     expect(perInstance["C"]).toBeGreaterThanOrEqual(150);
     expect(resumeMs.length).toBe(cKeys.size);
   }, 180_000);
+
+  it("the server SIGKILLed mid-stream: pins are lost and retaken, every event is handled, in order per key", async (ctx) => {
+    // sync_interval: always, or a killed server may forget acks it confirmed and
+    // redeliver those events as new, after later ones of their key (its durability, not ours).
+    const dir = mkdtempSync(join(tmpdir(), "cozebus-partitioned-"));
+    cleanup.push(() => Promise.resolve(rmSync(dir, { recursive: true, force: true })));
+    const conf = join(dir, "sync-always.conf");
+    writeFileSync(conf, "jetstream { sync_interval: always, max_memory_store: 256MB, max_file_store: 4GB }\n");
+    const s = await startNatsServer({ baseConfigFile: conf });
+    cleanup.push(() => s.stop());
+    if (!(await pinnedSupported(s))) return ctx.skip();
+    const pubBus = await bus(s);
+    const pub = await pubBus.jetstream();
+    await provisionRaw(pub, "ord");
+    const KEYS = Array.from({ length: 10 }, (_, i) => `r${i}`);
+    const PER_KEY = 60;
+    const records: Record[] = [];
+    const pinLost: string[] = [];
+    const instances = [];
+    for (const inst of ["A", "B"]) {
+      const js = await (await bus(s)).jetstream();
+      const c = await js.consumePartitioned(
+        SPEC,
+        async (m) => {
+          const r = record(inst, m.subject, text(m.data), process.hrtime.bigint(), m.delivery.attempt, m.delivery.consumer);
+          records.push(r);
+          await sleep(Math.random() < 0.1 ? 5 : 0);
+          r.end = process.hrtime.bigint();
+        },
+        { ...opts, partitions: 6, memberId: inst, onError: () => undefined, onStatus: (st) => void (st.type === "pin_lost" && pinLost.push(`${inst}:${st.partition}`)) },
+      );
+      cleanup.push(() => c.stop(5000));
+      instances.push(c);
+    }
+    const publishRounds = async (from: number, to: number): Promise<void> => {
+      for (let n = from; n < to; n++) {
+        const results = await pub.publishBatch(KEYS.map((k) => ({ subject: `coze.ord.${k}.step`, data: bytes(String(n)), event: { type: "t" } })));
+        for (const r of results) if (!r.ok) throw r.error;
+        await sleep(20);
+      }
+    };
+    await publishRounds(0, 30);
+    await waitFor("half of the first events", () => records.length >= 150, 30_000);
+    const back = pubBus.once("reconnected");
+    const restartAt = process.hrtime.bigint();
+    await s.restart("SIGKILL");
+    await back;
+    await publishRounds(30, PER_KEY);
+    await waitFor("every event handled", () => new Set(records.map((r) => `${r.key}:${r.n}`)).size === KEYS.length * PER_KEY, 60_000);
+    await Promise.all(instances.map((c) => c.stop(10_000))); // the last handlers return
+    const { violations, duplicates, missing } = checkOrder(records, KEYS, PER_KEY);
+    const concurrent = overlaps(records, "", 0n);
+    const after = records.filter((r) => r.t > restartAt);
+    console.log(
+      `server SIGKILLed and restarted: events ${KEYS.length * PER_KEY}, keys ${KEYS.length}, instances 2; handled ${JSON.stringify(Object.fromEntries(["A", "B"].map((i) => [i, records.filter((r) => r.inst === i).length])))}, ` +
+        `duplicates ${duplicates}, violations ${violations.length}, missing ${missing}, overlaps ${concurrent.length}, pins lost ${pinLost.length}, ${after.length} handled after the restart`,
+    );
+    expect(violations).toEqual([]);
+    expect(missing).toBe(0);
+    expect(concurrent).toEqual([]);
+    expect(instances.every((c) => c.stats.acked > 0)).toBe(true);
+  }, 120_000);
 
   it("dead letters keep the published subject; later events of the key wait for the failing one, then go on in order", async (ctx) => {
     const s = await server();

@@ -79,10 +79,11 @@ async function ensurePartitionStream(input: ProvisionInput, name: string, source
     storage: src.storage,
     num_replicas: input.replicas,
     max_age: src.max_age,
-    // The domain stream's own cap bounds what there is to copy; the copy carries a
-    // longer subject and a source header per event, hence the headroom. Oldest go
-    // first if it ever fills: a full copy must never stall the group for good.
-    max_bytes: src.max_bytes > 0 ? src.max_bytes * 2 : -1,
+    // No byte cap of its own: the domain stream's cap already bounds what there is
+    // to copy (plus a longer subject and a source header per event), and a cap here
+    // would either drop unhandled events (discard old) or stall the group (discard
+    // new), and would reserve storage a second time on servers that reserve max_bytes.
+    max_bytes: -1,
     max_msgs: -1,
     discard: "old",
     duplicate_window: src.duplicate_window,
