@@ -123,8 +123,15 @@ class Partition {
   fencedAt = 0;
   fenceLoop: Promise<void> | undefined;
   held: JsDelivery[] = [];
-  /** Stream sequences delivered here and not yet settled, with how many copies of each. */
+  /**
+   * Stream sequences delivered here for which no ack, nak or term has been
+   * sent yet, with how many copies of each. Counted down when the ack is
+   * sent, not when it is confirmed: the server may then still count an event
+   * we no longer do (the fence waits a little longer), never the reverse.
+   */
   readonly outstanding = new Map<number, number>();
+  /** The deliveries counted in `outstanding`. */
+  readonly counted = new Set<JsDelivery>();
 
   constructor(
     readonly index: number,
@@ -383,6 +390,7 @@ export class PartitionedConsumer {
   #onMessage(part: Partition, pull: PinnedPull, d: JsDelivery, pin: string | undefined): void {
     const seq = d.info.streamSequence;
     part.outstanding.set(seq, (part.outstanding.get(seq) ?? 0) + 1);
+    part.counted.add(d);
     this.#live.add(d);
     if (this.#givenUp) {
       d.nak();
@@ -468,12 +476,19 @@ export class PartitionedConsumer {
     }
   }
 
-  #settle(part: Partition, d: JsDelivery): void {
-    this.#live.delete(d);
+  /** An ack, nak or term for `d` is being sent: it no longer counts as held here. */
+  #letGo(part: Partition, d: JsDelivery): void {
+    if (!part.counted.delete(d)) return;
     const seq = d.info.streamSequence;
     const copies = (part.outstanding.get(seq) ?? 1) - 1;
     if (copies > 0) part.outstanding.set(seq, copies);
     else part.outstanding.delete(seq);
+  }
+
+  /** Done with `d`: no more heartbeats for it. */
+  #settle(part: Partition, d: JsDelivery): void {
+    this.#letGo(part, d);
+    this.#live.delete(d);
   }
 
   async #run(item: Item): Promise<void> {
@@ -487,7 +502,7 @@ export class PartitionedConsumer {
       // A copy of an event this instance already handled (its ack was lost to a
       // disconnect or server restart): ack it again, never run the handler twice here.
       if (this.#handled.has(seq)) {
-        await this.#confirm(d, ACK);
+        await this.#confirm(part, d, ACK);
         this.#stats.skippedDuplicates++;
         return;
       }
@@ -525,7 +540,7 @@ export class PartitionedConsumer {
         await sleep(retryDelayOf(err) ?? backoffDelay(this.#policy.backoff, attempt));
         continue;
       }
-      await this.#confirm(d, ACK);
+      await this.#confirm(item.part, d, ACK);
       this.#handled.add(info.streamSequence);
       this.#stats.acked++;
       return;
@@ -559,7 +574,7 @@ export class PartitionedConsumer {
       }
     }
     // 2.11+ (required here) understands term with a reason.
-    await this.#confirm(d, new TextEncoder().encode(`+TERM cozebus: ${reason}`));
+    await this.#confirm(item.part, d, new TextEncoder().encode(`+TERM cozebus: ${reason}`));
     this.#stats.deadLettered++;
   }
 
@@ -570,9 +585,10 @@ export class PartitionedConsumer {
    * Retried while the connection recovers; the heartbeat keeps the event
    * alive meanwhile.
    */
-  async #confirm(d: JsDelivery, body: Uint8Array): Promise<void> {
+  async #confirm(part: Partition, d: JsDelivery, body: Uint8Array): Promise<void> {
     const reply = d.msg.reply;
     if (!reply) return;
+    this.#letGo(part, d);
     for (let attempt = 0; !this.#halted; attempt++) {
       try {
         await this.#host.nc.request(reply, body, { timeout: Math.max(1000, Math.floor(this.#policy.ackWaitMs / 3)) });
