@@ -175,7 +175,7 @@ function checkOrder(records: readonly Record[], keys: readonly string[], perKey:
 }
 
 describe("consumePartitioned on nats-server 2.11+", () => {
-  const opts = {
+  const groupOpts = {
     partitions: 12,
     maxAckPending: 8,
     concurrency: 8,
@@ -184,10 +184,12 @@ describe("consumePartitioned on nats-server 2.11+", () => {
     memberTtlMs: 1000,
     pinnedTtlMs: 1500,
   } satisfies PartitionedOptions;
+  const opts = groupOpts;
 
-  it("3,000 events over 30 keys, 3 instances, one SIGKILLed and one leaving mid-stream: every event, in order per key, in parallel", async (ctx) => {
+  it.for([{ maxAckPending: 8 }, { maxAckPending: 1 }])("3,000 events over 30 keys, 3 instances, one SIGKILLed and one leaving mid-stream: every event, in order per key, in parallel (maxAckPending $maxAckPending)", { timeout: 180_000 }, async ({ maxAckPending }, ctx) => {
     const s = await server();
     if (!(await pinnedSupported(s))) return ctx.skip();
+    const opts = { ...groupOpts, maxAckPending };
     const errors: Error[] = [];
     const pub = await (await bus(s)).jetstream();
     await provisionRaw(pub, "ord");
@@ -300,7 +302,7 @@ describe("consumePartitioned on nats-server 2.11+", () => {
     const fenceWaits = statuses.filter((x) => x.s.type === "acquired").map((x) => (x.s as { waitedMs: number }).waitedMs);
     console.log(
       [
-        `nats-server ${s.serverName} ${(await bus(s)).server.version}`,
+        `nats-server ${(await bus(s)).server.version}, maxAckPending ${maxAckPending} per partition`,
         `events ${KEYS.length * PER_KEY}, keys ${KEYS.length}, instances 3 (A, B in-process; C a child process SIGKILLed after round ${killedAtRound}; B left at round 80)`,
         `handled per instance ${JSON.stringify(perInstance)}, records ${records.length}, duplicates ${duplicates}, violations ${violations.length}, missing ${missing}`,
         `one partition handled by two instances at once: ${concurrent.length} time(s); 100 ms windows with more than one instance working: ${(parallelShare(records) * 100).toFixed(0)} %`,
@@ -329,7 +331,7 @@ describe("consumePartitioned on nats-server 2.11+", () => {
     expect(perInstance["B"]).toBeGreaterThan(0);
     expect(perInstance["C"]).toBeGreaterThanOrEqual(150);
     expect(resumeMs.length).toBe(cKeys.size);
-  }, 180_000);
+  });
 
   it("the server SIGKILLed mid-stream: pins are lost and retaken, every event is handled, in order per key", async (ctx) => {
     // sync_interval: always, or a killed server may forget acks it confirmed and
