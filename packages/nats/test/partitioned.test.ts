@@ -307,7 +307,7 @@ describe("consumePartitioned on nats-server 2.11+", () => {
         `handled per instance ${JSON.stringify(perInstance)}, records ${records.length}, duplicates ${duplicates}, violations ${violations.length}, missing ${missing}`,
         `one partition handled by two instances at once: ${concurrent.length} time(s); 100 ms windows with more than one instance working: ${(parallelShare(records) * 100).toFixed(0)} %`,
         `failover after SIGKILL: first key resumed after ${Math.min(...resumeMs).toFixed(0)} ms, last of ${cKeys.size} keys after ${Math.max(...resumeMs).toFixed(0)} ms`,
-        `handovers: ${fenceWaits.length} acquisitions, fence wait median ${median(fenceWaits)} ms, max ${Math.max(...fenceWaits)} ms; ${afterLeave.length} events after B left`,
+        `handovers: ${fenceWaits.length} acquisitions, fence wait median ${median(fenceWaits)} ms, max ${Math.max(...fenceWaits)} ms; ${afterLeave.length} events after B left; pulls renewed after silence ${statuses.filter((x) => x.s.type === "pull_problem").length}`,
         `published in ${published.toFixed(0)} ms (paced), all handled after ${done.toFixed(0)} ms; handler errors ${errors.filter((e) => /handler/.test(e.message)).length}`,
       ].join("\n"),
     );
