@@ -452,6 +452,20 @@ describe("consumePartitioned on nats-server 2.11+", () => {
     const err = await js.consumePartitioned(SPEC, () => undefined, { ...opts, partitions: 4 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(StreamConfigError);
     expect((err as Error).message).toMatch(/has 3 partitions, 4 wanted/);
+
+    // A newer build adds an event to the domain: its instances add that event's transform; none is removed.
+    const got: string[] = [];
+    await js.ensureStream(js.domainStream("add", ["coze.add.*.a"]));
+    const old = await js.consumePartitioned({ stream: "COZE_ADD", group: "g" }, (m) => void got.push(m.subject), { ...opts, partitions: 2 });
+    cleanup.push(() => old.stop(5000));
+    await js.ensureStream(js.domainStream("add", ["coze.add.*.a", "coze.add.*.b"]));
+    const newer = await js.consumePartitioned({ stream: "COZE_ADD", group: "g" }, (m) => void got.push(m.subject), { ...opts, partitions: 2 });
+    cleanup.push(() => newer.stop(5000));
+    const sources = (await js.jsm.streams.info(newer.layout!.stream)).config.sources ?? [];
+    expect(sources.map((x) => x.subject_transforms?.map((t) => t.src))).toEqual([["coze.add.*.a", "coze.add.*.b"]]);
+    await js.publish("coze.add.x1.b", bytes(""), { type: "t" });
+    await waitFor("the new event", () => got.length === 1);
+    expect(got).toEqual(["coze.add.x1.b"]);
   });
 });
 
