@@ -96,8 +96,9 @@ export class PinnedPull {
     this.#pull();
   }
 
-  /** Requests made before a reconnect or a server restart are gone: ask again. */
+  /** Requests made before a reconnect or a server restart are gone (the server dropped them with our subscription): ask again. */
   reset(): void {
+    this.#pinnable.clear();
     if (!this.#stopping) this.#pull();
   }
 
