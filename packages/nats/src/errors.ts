@@ -26,8 +26,7 @@ export type CozebusErrorCode =
   | "PUBLISH_TIMEOUT"
   | "SEQUENCE_CONFLICT"
   | "UNKNOWN_EVENT"
-  | "FEATURE_UNAVAILABLE"
-  | "UNSUPPORTED_SERVER";
+  | "FEATURE_UNAVAILABLE";
 
 /**
  * Marks cozebus errors with a registry symbol, so that checks hold across two
@@ -303,26 +302,5 @@ export class FeatureUnavailableError extends CozebusError {
     message: string,
   ) {
     super("FEATURE_UNAVAILABLE", `${feature}: ${message}`);
-  }
-}
-
-/**
- * The server lacks a feature that cozebus cannot emulate safely, so it
- * refuses instead of degrading silently: says which version is needed, what
- * this server is, and the fallback to choose instead.
- */
-export class UnsupportedServerError extends CozebusError {
-  constructor(
-    /** The feature, as named in FEATURES (e.g. "pinned-client"). */
-    readonly feature: string,
-    /** The first nats-server version that has it. */
-    readonly required: string,
-    /** The version that answered (the connected server, or the JetStream API's answer). */
-    readonly actual: string,
-    /** What to do instead. */
-    readonly fallback: string,
-    what: string,
-  ) {
-    super("UNSUPPORTED_SERVER", `${what} needs nats-server ${required} or later (${feature}); this server is ${actual}. ${fallback}`);
   }
 }

@@ -46,7 +46,6 @@ export {
   DrainTimeoutError,
   UnknownEventError,
   FeatureUnavailableError,
-  UnsupportedServerError,
   isCozebusError,
   failureKind,
 } from "./errors.js";

@@ -15,7 +15,7 @@ import { startNatsServer, type NatsServer } from "@cozebus/testing";
 import {
   NonRetryableError,
   StreamConfigError,
-  UnsupportedServerError,
+  FeatureUnavailableError,
   isCozebusError,
   openBus,
   type Bus,
@@ -85,12 +85,11 @@ describe("consumePartitioned on servers without pinned clients (< 2.11)", () => 
     const before: string[] = [];
     for await (const n of js.jsm.streams.names()) before.push(n);
     const err = await js.consumePartitioned(SPEC, () => undefined).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(UnsupportedServerError);
-    expect(isCozebusError(err, "UNSUPPORTED_SERVER")).toBe(true);
-    const e = err as UnsupportedServerError;
-    expect(e.required).toBe("2.11.0");
-    expect(e.actual).toBe(b.server.version);
-    expect(e.message).toMatch(/needs nats-server 2\.11\.0 or later/);
+    expect(err).toBeInstanceOf(FeatureUnavailableError);
+    expect(isCozebusError(err, "FEATURE_UNAVAILABLE")).toBe(true);
+    const e = err as FeatureUnavailableError;
+    expect(e.feature).toBe("pinned-client");
+    expect(e.message).toContain(`needs nats-server 2.11.0 or later; this server is ${b.server.version}`);
     expect(e.message).toMatch(/orderBy "subject"/);
     const after: string[] = [];
     for await (const n of js.jsm.streams.names()) after.push(n);

@@ -29,7 +29,7 @@ export const FEATURES = {
   "pinned-client": {
     since: "2.11.0",
     uses: "per-key order across instances of a group (consumePartitioned): one pinned client per partition consumer, handed over on rebalance and crash",
-    fallback: "none that keeps the order: consumePartitioned is refused with UnsupportedServerError; orderBy \"subject\" keeps per-subject order within one instance of a group",
+    fallback: "none that keeps the order: consumePartitioned is refused (FEATURE_UNAVAILABLE); orderBy \"subject\" keeps per-subject order within one instance of a group",
   },
   "consumer-create-action": {
     since: "2.10.0",

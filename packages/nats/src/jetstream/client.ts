@@ -232,7 +232,7 @@ export class JetStream {
   /**
    * Per-key (per-subject) order across every instance of a group, with
    * failover (nats-server 2.11+; older servers are refused with
-   * UnsupportedServerError): see PartitionedConsumer. Resolves once this
+   * FeatureUnavailableError "pinned-client"): see PartitionedConsumer. Resolves once this
    * instance serves its share of the partitions.
    */
   async consumePartitioned(spec: PartitionedSpec, handler: DeliveryHandler, options: PartitionedOptions = {}): Promise<PartitionedConsumer> {
@@ -244,6 +244,8 @@ export class JetStream {
         publisher: this.#publisher,
         prefix: host.prefix,
         streamReplicas: host.streamReplicas,
+        routing: this.routing,
+        domain: domainOf(this.routing),
         dlqSubject: (stream, consumer) => this.#dlqSubject(stream, consumer),
         supports: (f) => host.supports(f),
         onReconnected: (l) => host.onReconnected(l),

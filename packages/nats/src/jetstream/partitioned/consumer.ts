@@ -1,6 +1,7 @@
 import { ClosedConnectionError, DrainingConnectionError, NoRespondersError as NatsNoResponders, nuid, type Subscription } from "@nats-io/transport-node";
+import type { Routing } from "../../connection/routing.js";
 import { FEATURES } from "../../connection/server-info.js";
-import { ConfigError, HandlerError, UnsupportedServerError, describe, failureKind, retryDelayOf } from "../../errors.js";
+import { ConfigError, FeatureUnavailableError, HandlerError, describe, failureKind, retryDelayOf } from "../../errors.js";
 import { Inbound } from "../../messaging/inbound.js";
 import { KeyedDispatcher } from "../../messaging/keyed-dispatcher.js";
 import { durableName, type ConsumerHost, type DeliveredMessage, type DeliveryHandler, type DeliveryInfo } from "../consumer.js";
@@ -89,6 +90,10 @@ export interface PartitionedStats {
 export interface PartitionedHost extends ConsumerHost {
   readonly prefix: string;
   readonly streamReplicas: number;
+  /** Where pulls and replies go: the JetStream API prefix (default, domain or import) and the inbox prefix. */
+  readonly routing: Pick<Routing, "apiPrefix" | "inboxPrefix">;
+  /** The configured JetStream domain: max-deliveries advisories from another domain's same-named stream are not ours. */
+  readonly domain?: string | undefined;
 }
 
 /** A delivery as handlers see it: the subject it was published on, not its place in the partition stream. */
@@ -148,7 +153,7 @@ interface Item {
 /**
  * Per-key order across several instances of one group, with failover
  * (nats-server 2.11+). The group's events are copied into a partition
- * stream whose source transform puts each event in one of N partitions by
+ * stream whose source transforms put each event in one of N partitions by
  * its subject's wildcard tokens; each partition has one durable consumer
  * with a pinned-client priority group, so the server serves exactly one
  * instance per partition. Instances heartbeat into a members stream and
@@ -222,7 +227,7 @@ export class PartitionedConsumer {
   /**
    * Provisions what the group needs (additively), joins it, and resolves
    * once this instance serves its first share of the partitions. Refuses
-   * with UnsupportedServerError on servers before 2.11.
+   * with FeatureUnavailableError ("pinned-client") on servers before 2.11.
    */
   static async start(host: PartitionedHost, spec: PartitionedSpec, handler: DeliveryHandler, opts: PartitionedOptions = {}): Promise<PartitionedConsumer> {
     const c = new PartitionedConsumer(host, spec, handler, opts);
@@ -253,7 +258,7 @@ export class PartitionedConsumer {
     const host = this.#host;
     const actual = host.nc.info?.version ?? "unknown";
     if (!host.supports("pinned-client")) {
-      throw new UnsupportedServerError("pinned-client", FEATURES["pinned-client"].since, actual, PINNED_FALLBACK, "per-key order across instances of a group (consumePartitioned)");
+      throw new FeatureUnavailableError("pinned-client", `per-key order across instances of a group (consumePartitioned) needs nats-server ${FEATURES["pinned-client"].since} or later; this server is ${actual}. ${PINNED_FALLBACK}`);
     }
     const filters = this.#spec.filter === undefined ? [] : typeof this.#spec.filter === "string" ? [this.#spec.filter] : [...this.#spec.filter];
     const durable = durableName({ group: this.#spec.group, ...(filters.length > 0 ? { filter: filters } : {}) });
@@ -334,13 +339,14 @@ export class PartitionedConsumer {
       group: PIN_GROUP,
       batch: Math.max(64, this.#maxAckPending * 2),
       expiresMs: this.#expiresMs,
+      routing: this.#host.routing,
       onMessage: (d, pin) => this.#onMessage(part, pull, d, pin),
       onPinLost: () => {
         if (part.pull !== pull) return;
         part.pinId = undefined;
         this.#status({ type: "pin_lost", partition: part.index });
       },
-      onStatus: (s) => this.#status({ type: "pull_problem", partition: part.index, detail: s.type === "refused" ? `${s.code} ${s.description}` : s.type }),
+      onStatus: (s) => this.#status({ type: "pull_problem", partition: part.index, detail: s.type === "refused" ? `${s.code} ${s.description}` : s.type === "unreadable" ? `unreadable message: ${s.detail}` : s.type }),
     });
     part.pull = pull;
     const go = (): void => {
@@ -617,8 +623,11 @@ export class PartitionedConsumer {
       callback: (err, msg) => {
         if (err) return;
         void (async () => {
-          const adv = msg.json<MaxDeliveriesAdvisory>();
+          let adv: MaxDeliveriesAdvisory | undefined;
           try {
+            adv = msg.json<MaxDeliveriesAdvisory>();
+            // Advisories carry no domain in their subject: another domain's same-named stream is not ours.
+            if (host.domain !== undefined && adv.domain !== undefined && adv.domain !== "" && adv.domain !== host.domain) return;
             const stored = await host.jsm.streams.getMessage(adv.stream, { seq: adv.stream_seq });
             if (stored === null) return;
             await writeDeadLetter(host.publisher, host.dlqSubject(adv.stream, adv.consumer), stored.data, stored.header, {
@@ -632,7 +641,8 @@ export class PartitionedConsumer {
             });
             this.#stats.deadLettered++;
           } catch (e) {
-            this.#report(new Error(`could not dead-letter ${adv.stream}#${adv.stream_seq} after max deliveries: ${describe(e)}`));
+            const what = adv === undefined ? `an unreadable advisory on "${msg.subject}"` : `${adv.stream}#${adv.stream_seq} after max deliveries`;
+            this.#report(new Error(`could not dead-letter ${what}: ${describe(e)}`));
           }
         })();
       },

@@ -1,4 +1,6 @@
-import { nuid, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
+import { createInbox, nanos, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
+import type { Routing } from "../../connection/routing.js";
+import { describe } from "../../errors.js";
 import { JsDelivery } from "../js-message.js";
 
 /** The header nats-server puts on every message a pinned-client consumer delivers. */
@@ -9,7 +11,9 @@ export type PinnedPullStatus =
   | { readonly type: "heartbeats_missed" }
   | { readonly type: "consumer_missing" }
   /** The server refused the request (400/409 other than expiry): the consumer's config does not match what is asked. */
-  | { readonly type: "refused"; readonly code: number; readonly description: string };
+  | { readonly type: "refused"; readonly code: number; readonly description: string }
+  /** A message that is no JetStream delivery (its reply subject cannot be read): dropped, never acked. */
+  | { readonly type: "unreadable"; readonly detail: string };
 
 export interface PinnedPullOptions {
   readonly stream: string;
@@ -24,6 +28,8 @@ export interface PinnedPullOptions {
   /** The server says our pin is gone (423): another client may be served now. */
   readonly onPinLost: () => void;
   readonly onStatus: (s: PinnedPullStatus) => void;
+  /** Where pulls go (the JetStream API prefix: default, domain or import) and where messages come back (the inbox prefix). */
+  readonly routing: Pick<Routing, "apiPrefix" | "inboxPrefix">;
 }
 
 const enc = (v: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(v));
@@ -44,7 +50,9 @@ const enc = (v: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(
 export class PinnedPull {
   readonly #nc: NatsConnection;
   readonly #o: PinnedPullOptions;
-  readonly #inbox = `_INBOX.${nuid.next()}`;
+  readonly #inbox: string;
+  /** `<api prefix>.CONSUMER.MSG.NEXT.<stream>.<consumer>`. */
+  readonly #nextSubject: string;
   #sub: Subscription | undefined;
   #pinId: string | undefined;
   /** The request being served now, and how many messages it may still bring. */
@@ -68,6 +76,8 @@ export class PinnedPull {
   constructor(nc: NatsConnection, options: PinnedPullOptions) {
     this.#nc = nc;
     this.#o = options;
+    this.#inbox = createInbox(options.routing.inboxPrefix);
+    this.#nextSubject = `${options.routing.apiPrefix}.CONSUMER.MSG.NEXT.${options.stream}.${options.consumer}`;
   }
 
   /** The pin id the server gave us, once a message has shown it. */
@@ -108,11 +118,11 @@ export class PinnedPull {
     const id = ++this.#next;
     this.#current = id;
     this.#remaining = this.#o.batch;
-    const expires = this.#o.expiresMs * 1_000_000;
+    const expires = nanos(this.#o.expiresMs);
     const body = { batch: this.#o.batch, expires, idle_heartbeat: expires / 2, group: this.#o.group, ...(this.#pinId !== undefined ? { id: this.#pinId } : {}) };
     if (this.#pinId === undefined) this.#pinnable.add(id);
     try {
-      this.#nc.publish(`$JS.API.CONSUMER.MSG.NEXT.${this.#o.stream}.${this.#o.consumer}`, enc(body), { reply: `${this.#inbox}.${id}` });
+      this.#nc.publish(this.#nextSubject, enc(body), { reply: `${this.#inbox}.${id}` });
     } catch {
       // closed or draining: the reconnect (or halt) decides what happens next
     }
@@ -126,7 +136,13 @@ export class PinnedPull {
       this.#pinnable.delete(id);
       const pin = msg.headers?.get(PIN_HEADER) || undefined;
       if (pin !== undefined) this.#pinId = pin;
-      this.#o.onMessage(new JsDelivery(this.#nc, msg), pin);
+      const d = new JsDelivery(this.#nc, msg);
+      try {
+        void d.info; // parsed here: a throw inside a subscription callback would stop the connection's reader
+        this.#o.onMessage(d, pin);
+      } catch (err) {
+        this.#o.onStatus({ type: "unreadable", detail: describe(err) });
+      }
       if (id === this.#current && --this.#remaining <= 0) this.#requestEnded();
       return;
     }

@@ -1,6 +1,6 @@
 import { JetStreamApiCodes, type ConsumerConfig, type ConsumerInfo, type JetStreamManager, type StreamConfig, type StreamInfo, type SubjectTransformConfig } from "@nats-io/jetstream";
 import { FEATURES } from "../../connection/server-info.js";
-import { StreamConfigError, UnsupportedServerError, describe } from "../../errors.js";
+import { FeatureUnavailableError, StreamConfigError, describe } from "../../errors.js";
 import { apiCode } from "../streams.js";
 import { META, PIN_GROUP, membersStreamName, partitionConsumerName, partitionFilter, partitionStreamName, partitionTransforms } from "./plan.js";
 
@@ -134,7 +134,7 @@ async function ensurePartitionStream(input: ProvisionInput, name: string, source
 function verifyTransforms(name: string, info: StreamInfo, transforms: readonly SubjectTransformConfig[], serverVersion: string): void {
   const stored = new Set((info.config.sources?.[0]?.subject_transforms ?? []).map((t) => t.src));
   if (transforms.every((t) => stored.has(t.src))) return;
-  throw new UnsupportedServerError("pinned-client", FEATURES["pinned-client"].since, serverVersion, PINNED_FALLBACK, `the partition stream ${name} (its source subject transforms were dropped by the JetStream API)`);
+  throw new FeatureUnavailableError("pinned-client", `the partition stream ${name} needs nats-server ${FEATURES["pinned-client"].since} or later: the JetStream API (${serverVersion} connected) dropped its source subject transforms. ${PINNED_FALLBACK}`);
 }
 
 function consumerConfig(input: ProvisionInput, name: string, partition: number): Partial<ConsumerConfig> {
@@ -190,7 +190,7 @@ async function ensurePartitionConsumer(input: ProvisionInput, stream: string, na
   // A JetStream API older than 2.11 ignores priority_policy and would create a plain
   // consumer that serves every instance at once: refuse rather than interleave keys.
   if ((info.config as { priority_policy?: string }).priority_policy !== "pinned_client") {
-    throw new UnsupportedServerError("pinned-client", FEATURES["pinned-client"].since, serverVersion, PINNED_FALLBACK, `the partition consumer ${stream} > ${name} (the JetStream API did not keep priority_policy "pinned_client")`);
+    throw new FeatureUnavailableError("pinned-client", `the partition consumer ${stream} > ${name} needs nats-server ${FEATURES["pinned-client"].since} or later: the JetStream API (${serverVersion} connected) did not keep priority_policy "pinned_client". ${PINNED_FALLBACK}`);
   }
 }
 
