@@ -57,6 +57,9 @@ export type { JetStreamPublishOptions, BatchItem, BatchResult, PublishBatchOptio
 export type { PubAck, PublisherOptions } from "./jetstream/publisher.js";
 export { DurableConsumer, durableName } from "./jetstream/consumer.js";
 export type { ConsumerSpec, ConsumeOptions, ConsumerStatus, ConsumerStats, DeliveredMessage, DeliveryHandler, DeliveryInfo } from "./jetstream/consumer.js";
+export { PartitionedConsumer } from "./jetstream/partitioned/consumer.js";
+export type { PartitionedSpec, PartitionedOptions, PartitionedStatus, PartitionedStats } from "./jetstream/partitioned/consumer.js";
+export type { PartitionLayout } from "./jetstream/partitioned/provision.js";
 export { DEFAULT_RETRY, backoffDelay } from "./jetstream/retry-policy.js";
 export type { RetryPolicy, RetryPolicyInput, BackoffPolicy } from "./jetstream/retry-policy.js";
 export { DEFAULT_STREAM_LIMITS, DEFAULT_DLQ_LIMITS, domainStream, domainStreamName, deadLetterStream, streamNamePrefix, compareStream, provisionedBy } from "./jetstream/streams.js";

@@ -26,6 +26,11 @@ export const FEATURES = {
     uses: "nothing yet: cozebus starts TLS after the INFO line on every server",
     fallback: "the same",
   },
+  "pinned-client": {
+    since: "2.11.0",
+    uses: "per-key order across instances of a group (consumePartitioned): one pinned client per partition consumer, handed over on rebalance and crash",
+    fallback: "none that keeps the order: consumePartitioned is refused (FEATURE_UNAVAILABLE); orderBy \"subject\" keeps per-subject order within one instance of a group",
+  },
   "consumer-create-action": {
     since: "2.10.0",
     uses: "a consumer created concurrently with another config is refused, then reconciled explicitly",

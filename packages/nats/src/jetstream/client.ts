@@ -9,6 +9,7 @@ import { DeadLetters, watchAbandoned, type WatcherHost } from "./dead-letters.js
 import { JetStreamPublisher, type PubAck, type PublisherOptions } from "./publisher.js";
 import { addSchedule, addTtl, publishAtomic, requireFeature } from "./publish-features.js";
 import { FeatureUnavailableError, describe, isCozebusError } from "../errors.js";
+import { PartitionedConsumer, type PartitionedOptions, type PartitionedSpec } from "./partitioned/consumer.js";
 import {
   checkStream,
   deadLetterStream,
@@ -78,7 +79,7 @@ export interface JetStreamHost {
 export class JetStream {
   readonly #host: JetStreamHost;
   readonly #publisher: JetStreamPublisher;
-  readonly #consumers = new Set<DurableConsumer>();
+  readonly #consumers = new Set<DurableConsumer | PartitionedConsumer>();
   /** The JetStream manager, bound to the configured domain or API prefix. */
   readonly jsm: JetStreamManager;
   /** A nats.js JetStream client with the same domain or API prefix. */
@@ -224,6 +225,36 @@ export class JetStream {
       report: (e) => host.report(e),
     };
     const c = await DurableConsumer.start(consumerHost, spec, handler, options);
+    this.#consumers.add(c);
+    return c;
+  }
+
+  /**
+   * Per-key (per-subject) order across every instance of a group, with
+   * failover (nats-server 2.11+; older servers are refused with
+   * FeatureUnavailableError "pinned-client"): see PartitionedConsumer. Resolves once this
+   * instance serves its share of the partitions.
+   */
+  async consumePartitioned(spec: PartitionedSpec, handler: DeliveryHandler, options: PartitionedOptions = {}): Promise<PartitionedConsumer> {
+    const host = this.#host;
+    const c = await PartitionedConsumer.start(
+      {
+        nc: host.nc,
+        jsm: this.jsm,
+        publisher: this.#publisher,
+        prefix: host.prefix,
+        streamReplicas: host.streamReplicas,
+        routing: this.routing,
+        domain: domainOf(this.routing),
+        dlqSubject: (stream, consumer) => this.#dlqSubject(stream, consumer),
+        supports: (f) => host.supports(f),
+        onReconnected: (l) => host.onReconnected(l),
+        report: (e) => host.report(e),
+      },
+      spec,
+      handler,
+      options,
+    );
     this.#consumers.add(c);
     return c;
   }
