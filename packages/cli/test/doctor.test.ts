@@ -97,8 +97,9 @@ describe("cozebus doctor", () => {
     expect(used).toHaveLength(1);
     const version = /nats-server (\d+\.\d+\.\d+)/.exec(used[0]!.detail)?.[1] ?? "";
     const [major, minor] = version.split(".").map(Number) as [number, number];
-    if (major === 2 && minor < 11) {
-      expect(lacking[0]).toMatchObject({ detail: expect.stringMatching(/term-reason \(since 2\.11\.0\): plain term\(\)/), fix: expect.stringMatching(/upgrade nats-server to 2\.11\.0 or later/) });
+    if (major === 2 && minor < 12) {
+      expect(lacking[0]).toMatchObject({ detail: expect.stringMatching(/msg-schedules \(since 2\.12\.0\): publish with deliverAt is refused/), fix: expect.stringMatching(/upgrade nats-server to 2\.12\.0 or later/) });
+      if (minor < 11) expect(lacking[0]!.detail).toMatch(/term-reason \(since 2\.11\.0\): plain term\(\)/);
     } else {
       expect(used[0]!.detail).toMatch(/uses: term-reason \(dead letters end with term\(reason\)/);
       expect(lacking).toEqual([]);

@@ -21,11 +21,7 @@ export const FEATURES = {
     uses: "subscribeAll of a chosen set of events runs one consumer with filter_subjects",
     fallback: "one consumer per event of the set (no order between events of different types)",
   },
-  "tls-first": {
-    since: "2.10.0",
-    uses: "nothing yet: cozebus starts TLS after the INFO line on every server",
-    fallback: "the same",
-  },
+
   "pinned-client": {
     since: "2.11.0",
     uses: "per-key order across instances of a group (consumePartitioned): one pinned client per partition consumer, handed over on rebalance and crash",
