@@ -1,4 +1,5 @@
-// Shared settings live at the root so every package tests the same way; the conformance suite is also run on every older nats-server of the matrix.
+// Shared settings live at the root so every package tests the same way. The conformance suite, and the
+// files that assert what each server version uses or refuses, also run on every older nats-server of the matrix.
 import { natsMatrix } from "../../vitest.shared.js";
 
-export default natsMatrix(["test/conformance.test.ts"]);
+export default natsMatrix(["test/conformance.test.ts", "test/server-features.test.ts", "test/partitioned.test.ts"]);

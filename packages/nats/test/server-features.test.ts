@@ -137,4 +137,29 @@ describe(`server features (nats-server ${process.env["COZEBUS_NATS_VERSION"] ?? 
     const mixed = await a.publishBatch([{ key: "k", payload: "fine" }, { key: "k", payload: "x".repeat(4096) }]);
     expect(mixed.map((r) => r.ok)).toEqual([true, false]);
   });
+
+  it('subscribe({ orderBy: "key" }): one order per key across two instances of the group on 2.11+; refused before, and on core', async () => {
+    const client = domainClient(bus, testDomain("bykey", "old", "jetstream"));
+    await client.provision();
+    const a = eventOf(client, "a") as Pub & { subscribe(h: (e: Payload) => void, o: { group: string; orderBy: "key"; retry?: object }): Promise<{ stop(): Promise<void> }> };
+    if (!bus.server.supports("pinned-client")) {
+      await expect(a.subscribe(() => undefined, { group: "bykey", orderBy: "key" })).rejects.toThrow(/needs nats-server 2\.11\.0 or later/);
+    } else {
+      const other = await openBus({ servers: server.url, env: {}, logger: memoryLogger(), onError: () => undefined });
+      try {
+        const seen = new Map<string, number[]>();
+        const note = (e: Payload): void => void seen.set(e.key, [...(seen.get(e.key) ?? []), Number(e.payload)]);
+        const b = eventOf(domainClient(other, testDomain("bykey", "old", "jetstream")), "a") as typeof a;
+        const subs = [await a.subscribe(note, { group: "bykey", orderBy: "key" }), await b.subscribe(note, { group: "bykey", orderBy: "key" })];
+        for (let i = 0; i < 200; i++) await a.publish({ key: `k${i % 5}`, payload: String(i) });
+        await waitFor("every event", () => [...seen.values()].reduce((n, l) => n + l.length, 0) >= 200, 30_000);
+        for (const [key, list] of seen) expect(list, key).toEqual([...list].sort((x, y) => x - y));
+        await Promise.all(subs.map((x) => x.stop()));
+      } finally {
+        await other.close();
+      }
+    }
+    const core = domainClient(bus, testDomain("bykeycore", "old", "core"));
+    await expect((eventOf(core, "a") as typeof a).subscribe(() => undefined, { group: "g", orderBy: "key" })).rejects.toThrow(/orderBy "key" needs at-least-once delivery/);
+  });
 });

@@ -6,6 +6,7 @@ import { FeatureUnavailableError, StreamConfigError, SubjectError, UnknownEventE
 import type { DomainDef, EventDef, MessageOf } from "./define.js";
 import {
   EventClient,
+  consumeDurable,
   contextOf,
   decodeEvent,
   deliveryOf,
@@ -152,11 +153,7 @@ export function domainClient<const D extends DomainDef>(bus: Bus, def: D, option
       const filters: Array<string | readonly string[] | undefined> =
         options.events === undefined ? [undefined] : durable.length === 1 ? [durable[0]] : bus.server.supports("multi-filter") ? [durable] : durable;
       for (const filter of filters) {
-        const consumer = await js.consume({ stream, group: options.group, ...(filter !== undefined ? { filter } : {}) }, (m) => dispatch(m, m.delivery.attempt), {
-          ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
-          ...(options.retry !== undefined ? { retry: options.retry } : {}),
-          ...(options.orderBy !== undefined ? { orderBy: options.orderBy } : {}),
-        });
+        const consumer = await consumeDurable(js, { stream, group: options.group, ...(filter !== undefined ? { filter } : {}) }, (m) => dispatch(m, m.delivery.attempt), options);
         stops.push(() => consumer.stop());
       }
     }

@@ -5,6 +5,8 @@ import type { InboundMessage } from "../messaging/inbound.js";
 import type { TokenValue } from "../messaging/subject.js";
 import { SubjectTemplate } from "../messaging/subject.js";
 import type { RetryPolicyInput } from "../jetstream/retry-policy.js";
+import type { JetStream } from "../jetstream/client.js";
+import type { ConsumerSpec, DeliveryHandler } from "../jetstream/consumer.js";
 import type { Codec, Delivery, EventDef, MessageOf, PartialOf } from "./define.js";
 
 /** What a handler learns besides the event itself. */
@@ -59,8 +61,30 @@ export interface EventSubscribeOptions<F extends string = string> {
   readonly concurrency?: number;
   /** JetStream only. */
   readonly retry?: RetryPolicyInput;
-  /** JetStream only: per-subject ordering. */
-  readonly orderBy?: "subject";
+  /**
+   * At-least-once events only. "subject": events of one subject (one entity)
+   * are handled one at a time, in stream order, within each instance — with
+   * several instances of the group, events of one subject can interleave
+   * across them. "key": the same order across every instance of the group
+   * (partitioned consumers with pinned clients, nats-server 2.11+; refused
+   * with FeatureUnavailableError before).
+   */
+  readonly orderBy?: "subject" | "key";
+}
+
+/** One durable subscription of a group: per-instance (consume) or, for orderBy "key", partitioned across instances. */
+export async function consumeDurable(
+  js: JetStream,
+  spec: ConsumerSpec,
+  handler: DeliveryHandler,
+  options: Pick<EventSubscribeOptions, "concurrency" | "retry" | "orderBy">,
+): Promise<{ stop(): Promise<void> }> {
+  const common = {
+    ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
+    ...(options.retry !== undefined ? { retry: options.retry } : {}),
+  };
+  if (options.orderBy === "key") return js.consumePartitioned(spec, handler, common);
+  return js.consume(spec, handler, { ...common, ...(options.orderBy !== undefined ? { orderBy: options.orderBy } : {}) });
 }
 
 export interface EventSubscription {
@@ -206,16 +230,11 @@ export class EventClient<E extends EventDef> {
     };
     if (this.delivery === "jetstream") {
       const js = await this.bus.jetstream();
-      const consumer = await js.consume(
-        { stream: js.domainStreamName(this.domain), group: options.group, filter: pattern },
-        (m) => run(m, m.delivery.attempt),
-        {
-          ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
-          ...(options.retry !== undefined ? { retry: options.retry } : {}),
-          ...(options.orderBy !== undefined ? { orderBy: options.orderBy } : {}),
-        },
-      );
+      const consumer = await consumeDurable(js, { stream: js.domainStreamName(this.domain), group: options.group, filter: pattern }, (m) => run(m, m.delivery.attempt), options);
       return { stop: () => consumer.stop() };
+    }
+    if (options.orderBy === "key") {
+      throw new FeatureUnavailableError("pinned-client", `orderBy "key" needs at-least-once delivery; ${this.def.type} is delivered at most once (core NATS) on this connection`);
     }
     const sub = await this.bus.subscribe(pattern, (m) => run(m, 1), {
       queue: options.group,
