@@ -122,7 +122,7 @@ describe("commands that start a local server", () => {
   it("with NATS_JS_DOMAIN and no server, run the demo on a local server in that domain", async () => {
     const r = await runCli(["demo", "--json", "--events", "20"], { NATS_SERVER_URL: undefined, MQ_NAME_SERVER: undefined, NATS_JS_DOMAIN: "hub" });
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).toMatch(/a local nats-server with JetStream in domain hub at nats:\/\/127\.0\.0\.1:\d+/);
+    expect(r.stderr).toMatch(/a local nats-server \d+\.\d+\.\d+ with JetStream in domain hub at nats:\/\/127\.0\.0\.1:\d+/);
     const summary = JSON.parse(r.stdout.trim().split("\n").at(-1)!) as { lost: number };
     expect(summary.lost).toBe(0);
   });
