@@ -38,7 +38,8 @@ async function quietDrain(bus: Bus): Promise<void> {
 
 type Mode = "core" | "jetstream";
 
-function typedOptions(group: string, o: ConformanceSubscribeOptions = {}): EventSubscribeOptions {
+/** The suite's subscribe options in cozebus terms, for the raw consumer and the typed clients alike. */
+function typedOptions(group: string, o: ConformanceSubscribeOptions = {}): EventSubscribeOptions & { group: string } {
   return {
     group,
     ...(o.concurrency !== undefined ? { concurrency: o.concurrency } : {}),
@@ -86,19 +87,12 @@ async function transport(mode: Mode, server: NatsServer, buses: Bus[]): Promise<
     },
     async subscribe(pattern, group, handler, o = {}) {
       if (js) {
-        const c = await js.consume(
-          { stream: "COZE_CONF", group, filter: pattern },
-          (m) => handler(adapt(m, m.delivery.attempt)),
-          {
-            ...(o.concurrency !== undefined ? { concurrency: o.concurrency } : {}),
-            ...(o.orderBySubject ? { orderBy: "subject" as const } : {}),
-            retry: {
-              ...(o.maxDeliveries !== undefined ? { maxDeliveries: o.maxDeliveries } : {}),
-              ...(o.ackWaitMs !== undefined ? { ackWaitMs: o.ackWaitMs } : {}),
-              backoff: { initialMs: o.retryDelayMs ?? 50, multiplier: 1, maxMs: o.retryDelayMs ?? 50, jitter: 0 },
-            },
-          },
-        );
+        // The suite only ever asks for per-subject order, which the raw consumer has.
+        const { group: _group, orderBy, ...rest } = typedOptions(group, o);
+        const c = await js.consume({ stream: "COZE_CONF", group, filter: pattern }, (m) => handler(adapt(m, m.delivery.attempt)), {
+          ...rest,
+          ...(orderBy === "subject" ? { orderBy } : {}),
+        });
         return { stop: () => c.stop() };
       }
       // Core: one handler at a time keeps arrival order, which is order per key too.
