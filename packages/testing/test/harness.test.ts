@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { NatsServerNotFoundError, findNatsServerBinary, startNatsCluster, startNatsServer } from "../src/index.js";
 import { rebaseConfig } from "../src/config.js";
+import { goneWithin } from "./process-state.js";
 
 const cleanup: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
@@ -25,19 +26,6 @@ async function jsApi(nc: NatsConnection, api: string, body: unknown = {}): Promi
   return reply.json<Record<string, unknown>>();
 }
 
-/** Running and not a zombie (an orphan is reaped by PID 1 only eventually, or never in some containers). */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
-  } catch {
-    return false;
-  }
-}
 
 describe("startNatsServer", () => {
   it("runs a JetStream server on a random loopback port in its own folder, and stop() removes it all", async () => {
@@ -53,7 +41,7 @@ describe("startNatsServer", () => {
     await s.stop();
     expect(s.running).toBe(false);
     expect(existsSync(s.dir)).toBe(false);
-    expect(alive(pid)).toBe(false);
+    expect(await goneWithin(pid, 10_000)).toBe(true);
     await s.stop(); // twice is fine
   });
 
@@ -129,14 +117,14 @@ describe("startNatsServer", () => {
     expect((caught as Error).message).toMatch(/NATS_SERVER_BIN=\/nonexistent\/nats-server.*apt-get install nats-server/);
   });
 
-  it("a server left running when the process exits is killed and its folder deleted", () => {
+  it("a server left running when the process exits is killed and its folder deleted", async () => {
     const script = fileURLToPath(new URL("./fixtures/abandon.mjs", import.meta.url));
     const run = spawnSync(process.execPath, [script], { encoding: "utf8", timeout: 30_000 });
     expect(run.status).toBe(0);
     const { dir, pid } = JSON.parse(run.stdout.trim()) as { dir: string; pid: number };
     expect(pid).toBeGreaterThan(0);
     expect(existsSync(dir)).toBe(false);
-    expect(alive(pid)).toBe(false);
+    expect(await goneWithin(pid, 10_000)).toBe(true);
   });
 });
 
