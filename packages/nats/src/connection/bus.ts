@@ -5,7 +5,7 @@ import { ConnectionClosedError, DrainTimeoutError, NotConnectedError, describe, 
 import { eventHeaders, type EventAttributes } from "../messaging/headers.js";
 import { Inbound, type InboundMessage } from "../messaging/inbound.js";
 import { answer, sendRequest, type Reply } from "../messaging/request.js";
-import { SubjectTemplate, checkPublishSubject, type TokenValue } from "../messaging/subject.js";
+import { SubjectTemplate, checkPublishSubject, templatePattern, type TokenValue } from "../messaging/subject.js";
 import { CoreSubscription, type MessageHandler, type SubscribeOptions, type Subscription } from "../messaging/subscription.js";
 import { clientOptions } from "./client-options.js";
 import { explainConnectError } from "./connect-errors.js";
@@ -189,7 +189,7 @@ export class Bus extends TypedEmitter implements AsyncDisposable {
 
   /** A subscription pattern for a template: omitted fields match any value. */
   pattern(template: string | SubjectTemplate, filter: Readonly<Record<string, TokenValue | undefined>> = {}): string {
-    return this.#template(template).pattern(filter, this.prefix);
+    return templatePattern(this.#template(template), filter, this.prefix);
   }
 
   /**

@@ -1,0 +1,234 @@
+/**
+ * The transport port: the one interface between the typed layer (events,
+ * operations, domain clients, policies) and a broker. A transport package
+ * (`@cozebus/nats`, `@cozebus/pulsar`) implements it and is the only place
+ * that imports a broker client. Nothing here names a subject wildcard, a
+ * stream, a topic URL or an ack subject.
+ */
+import type { SubjectTemplate } from "../subject/template.js";
+
+/** What the schema asks of an event's delivery. */
+export type QualityOfService = "at-most-once" | "at-least-once";
+
+/**
+ * Features a transport declares, per quality of service. The typed layer uses
+ * them, emulates them above the port, or refuses with FeatureUnavailableError
+ * naming the feature: never a silent no-op.
+ */
+export interface TransportFeatures {
+  /** The group's position survives restarts; events published while nobody listens are kept. */
+  readonly durable: boolean;
+  /** An outcome `{ type: "retry", delayMs }` redelivers the event after about that delay. */
+  readonly redelivery: boolean;
+  /** An outcome `{ type: "dead-letter" }` keeps the event, with the reason, where operators can list and replay it. */
+  readonly deadLetters: boolean;
+  /** `orderBy: "subject"`: one subject's events handled one at a time, in order, within one instance. */
+  readonly orderPerSubject: boolean;
+  /** `orderBy: "key"`: one key's events in order across every instance of a group. */
+  readonly orderPerKey: boolean;
+  /** Field filters are applied by the broker (otherwise the typed layer filters, and acks what it skips). */
+  readonly brokerFilters: boolean;
+  /** `working()` on a delivery keeps a long handler's event from being redelivered. */
+  readonly extendAck: boolean;
+  /** `request` / `serve`. */
+  readonly requestReply: boolean;
+  /** `ttlMs` on publish. */
+  readonly messageTtl: boolean;
+  /** `deliverAt` on publish. */
+  readonly delayedDelivery: boolean;
+  /** `publishBatch(..., { atomic: true })`. */
+  readonly atomicBatch: boolean;
+}
+
+/** Where an event goes, in schema terms; each transport maps it to its own destination. */
+export interface EventAddress {
+  /** `workflow`, `agent`, `knowledge`. */
+  readonly domain: string;
+  /** The schema's subject template, e.g. `coze.workflow.{workflow_id}.started`. */
+  readonly template: SubjectTemplate;
+  /** The template's field values, already validated as subject tokens. */
+  readonly fields: Readonly<Record<string, string>>;
+}
+
+/** The CloudEvents attributes a publisher gives; everything but `type` has a default. */
+export interface OutgoingAttributes {
+  /** Full proto name, e.g. `coze.workflow.v1.WorkflowExecutionStarted` (ce-type). */
+  readonly type: string;
+  /** Unique id (ce-id), generated when omitted; reuse one only to resend the same event. */
+  readonly id?: string;
+  readonly source?: string;
+  readonly time?: Date;
+  readonly contentType?: string;
+  readonly traceparent?: string;
+  readonly tracestate?: string;
+  /** Application headers / properties; the wire contract's names are reserved. */
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+export interface OutgoingEvent {
+  readonly address: EventAddress;
+  readonly data: Uint8Array;
+  readonly attributes: OutgoingAttributes;
+  readonly qos: QualityOfService;
+  /** Needs `messageTtl`: the broker deletes the event after this long. */
+  readonly ttlMs?: number;
+  /** Needs `delayedDelivery`: delivered at this time, not before. */
+  readonly deliverAt?: Date;
+}
+
+export interface Receipt {
+  readonly id: string;
+  /** The concrete subject (dotted, under the transport's root). */
+  readonly subject: string;
+  readonly qos: QualityOfService;
+  /** The broker recognised the id as already stored (deduplicated). */
+  readonly duplicate?: boolean;
+  /** Where the broker stored it, in its own words (`COZE_WORKFLOW#42`, a Pulsar message id); for logs and operators. */
+  readonly position?: string;
+}
+
+export type BatchResult = { readonly ok: true; readonly receipt: Receipt } | { readonly ok: false; readonly error: Error };
+
+/** The event attributes read back from a delivery. */
+export interface EventMeta {
+  readonly id: string;
+  readonly type: string;
+  readonly source: string;
+  readonly time: Date | undefined;
+  readonly contentType: string;
+  readonly traceparent: string | undefined;
+}
+
+/** One event handed to a subscription's handler. */
+export interface Delivery {
+  /** The concrete subject (dotted, under the transport's root); template fields are read back from it. */
+  readonly subject: string;
+  readonly data: Uint8Array;
+  /** Headers (NATS) or properties (Pulsar), names lower-cased. */
+  readonly headers: ReadonlyMap<string, string>;
+  /** CloudEvents attributes; undefined when the sender set none (not a cozebus event). */
+  readonly event: EventMeta | undefined;
+  /** 1 on first delivery; at-most-once transports always say 1. */
+  readonly attempt: number;
+  /** Identifies this stored event across its redeliveries (dedupe key), in the broker's words. */
+  readonly position: string | undefined;
+  /** Still working: keeps a long handler's event from being redelivered (a no-op without `extendAck`). */
+  working(): void;
+}
+
+/** What happens to a delivery after its handler ran; the transport carries it out. */
+export type Outcome =
+  | { readonly type: "ack" }
+  | { readonly type: "retry"; readonly delayMs: number; readonly error?: unknown }
+  | { readonly type: "dead-letter"; readonly reason: DeadLetterReason; readonly error?: unknown };
+
+/** Why an event was dead-lettered. */
+export type DeadLetterReason = "max-deliveries" | "non-retryable" | "undecodable" | "unknown-event" | "abandoned";
+
+export type DeliveryHandler = (delivery: Delivery) => Promise<Outcome>;
+
+/** Which events of a domain a subscription takes. */
+export interface EventSelector {
+  readonly template: SubjectTemplate;
+  /** Fixed field values (validated tokens); omitted fields match any value. */
+  readonly filter?: Readonly<Record<string, string>>;
+}
+
+export interface SubscriptionSpec {
+  readonly domain: string;
+  /** Instances with the same group share the events. */
+  readonly group: string;
+  readonly qos: QualityOfService;
+  /** The events; `"domain"`: every event of the domain, including ones this build does not know. */
+  readonly events: readonly EventSelector[] | "domain";
+  /** Handlers running at once in this instance (default 1). */
+  readonly concurrency?: number;
+  readonly orderBy?: "subject" | "key";
+  /** Deliveries before the broker stops redelivering (at-least-once); the policy above dead-letters at this count. */
+  readonly maxDeliveries?: number;
+  /** How long the broker waits for an outcome before redelivering (at-least-once). */
+  readonly ackWaitMs?: number;
+  readonly onError?: (error: Error) => void;
+}
+
+export interface TransportSubscription {
+  /** Stops taking events, lets the ones in progress finish, then carries out their outcomes. */
+  stop(): Promise<void>;
+}
+
+export interface Reply {
+  readonly data: Uint8Array;
+  readonly headers: ReadonlyMap<string, string>;
+}
+
+export interface RequestSpec {
+  readonly address: EventAddress;
+  readonly data: Uint8Array;
+  readonly attributes: OutgoingAttributes;
+  readonly timeoutMs: number;
+}
+
+export interface ServeSpec {
+  readonly domain: string;
+  readonly template: SubjectTemplate;
+  /** Instances with the same group share the requests. */
+  readonly group: string;
+  readonly concurrency?: number;
+}
+
+/** A request handler's answer; throw ServiceError(status, message) for a typed failure. */
+export interface ServedReply {
+  readonly data: Uint8Array;
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+/** What a domain needs from the broker before it publishes (streams, topics, ...). */
+export interface DomainPlan {
+  readonly domain: string;
+  readonly events: ReadonlyArray<{ readonly template: SubjectTemplate; readonly qos: QualityOfService; readonly type: string }>;
+  /** Request/reply subjects: never captured by anything that stores events. */
+  readonly operations: readonly SubjectTemplate[];
+  /** `<package>@<version>` of the build provisioning it. */
+  readonly build?: string;
+}
+
+/** One broker resource provisioning looked at. */
+export interface ProvisionResult {
+  /** `stream COZE_WORKFLOW`, `topic persistent://public/default/coze.workflow.started`. */
+  readonly resource: string;
+  readonly action: "created" | "updated" | "unchanged";
+  /** What was kept as found because another build may need it (additive provisioning). */
+  readonly conflicts: readonly string[];
+}
+
+export interface Transport {
+  /** `nats`, `pulsar`: goes into `messaging.system` and error messages. */
+  readonly name: string;
+  /** The subject root (default `coze`): templates' first token is replaced by it. */
+  readonly subjectRoot: string;
+  features(qos: QualityOfService): TransportFeatures;
+  /** The quality of service this transport gives an event the schema declares with `declared` (e.g. NATS_USE_JETSTREAM forces one). */
+  effectiveQos(declared: QualityOfService): QualityOfService;
+
+  publish(event: OutgoingEvent): Promise<Receipt>;
+  /** One result per event, in order; a single event's failure is its result, never a rejection. */
+  publishBatch(events: readonly OutgoingEvent[], options?: { readonly atomic?: boolean }): Promise<BatchResult[]>;
+  subscribe(spec: SubscriptionSpec, handler: DeliveryHandler): Promise<TransportSubscription>;
+
+  request(spec: RequestSpec): Promise<Reply>;
+  serve(spec: ServeSpec, handler: (request: Delivery) => Promise<ServedReply>): Promise<TransportSubscription>;
+
+  /** Creates or additively updates what the domain needs; never removes what another build may use. */
+  provision(plan: DomainPlan): Promise<ProvisionResult[]>;
+
+  /** Lets in-flight handlers finish, then closes. */
+  drain(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Anything a domain client can run on: a transport, or a connection that has one (`Bus`). */
+export type TransportLike = Transport | { readonly transport: Transport };
+
+export function transportOf(t: TransportLike): Transport {
+  return "transport" in t ? t.transport : t;
+}
