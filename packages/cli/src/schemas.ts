@@ -61,7 +61,7 @@ export class SchemaSet {
           const f = message.fields.find((x) => x.name === token);
           if (f !== undefined) fields[token!] = f.localName;
         }
-        return { type: message.typeName, subject: o.subject, fields, delivery: o.delivery === 1 ? "core" : "jetstream", codec: this.#codec(message) };
+        return { type: message.typeName, subject: o.subject, fields, qos: o.delivery === 1 ? "at-most-once" : "at-least-once", codec: this.#codec(message) };
       }
     }
     return undefined;

@@ -69,9 +69,9 @@ describe("cozebus CLI", () => {
   it("events lists every event and operation", async () => {
     const r = await cozebus(["events", "--json"]);
     expect(r.code).toBe(0);
-    const rows = r.stdout.trim().split("\n").map((l) => JSON.parse(l) as { name: string; type: string; subject: string; delivery: string; package: string });
+    const rows = r.stdout.trim().split("\n").map((l) => JSON.parse(l) as { name: string; type: string; subject: string; qos: string; package: string });
     expect(rows.length).toBe(13 + 8 + 7 + 2 + 2 + 1);
-    expect(rows).toContainEqual({ kind: "event", name: "knowledge.documentIndexed", type: "coze.knowledge.v1.DocumentIndexed", subject: "coze.knowledge.{knowledge_id}.document.{document_id}.indexed", delivery: "jetstream", package: "@cozebus/knowledge" });
+    expect(rows).toContainEqual({ kind: "event", name: "knowledge.documentIndexed", type: "coze.knowledge.v1.DocumentIndexed", subject: "coze.knowledge.{knowledge_id}.document.{document_id}.indexed", qos: "at-least-once", package: "@cozebus/knowledge" });
   });
 
   it("pub then sub --json: the round trip through the CLI", async () => {

@@ -4,6 +4,8 @@
  * `@cozebus/core/transport`.
  */
 export type { QualityOfService, TransportFeatures, Transport, TransportLike, Receipt, DeadLetterReason } from "./port/transport.js";
+export { defineDomain } from "./typed/define.js";
+export type { Codec, EventDef, OperationDef, DomainDef, MessageOf, PartialOf } from "./typed/define.js";
 export { SubjectTemplate, checkToken } from "./subject/template.js";
 export type { TokenValue } from "./subject/template.js";
 export { DEFAULT_RETRY, backoffDelay } from "./policy/retry-policy.js";

@@ -79,8 +79,9 @@ export {
 } from "./errors.js";
 
 // Typed events: the runtime behind generated domain packages.
-export { defineDomain } from "./events/define.js";
-export type { Codec, Delivery, EventDef, OperationDef, DomainDef, MessageOf, PartialOf } from "./events/define.js";
+export { defineDomain } from "@cozebus/core";
+export type { Codec, EventDef, OperationDef, DomainDef, MessageOf, PartialOf } from "@cozebus/core";
+export type { Delivery } from "./events/event-client.js";
 export { EventClient } from "./events/event-client.js";
 export type { EventContext, PublishOptions, PublishReceipt, PublishBatchCallOptions, BatchReceipt, EventSubscribeOptions, EventSubscription } from "./events/event-client.js";
 export { OperationClient } from "./events/operation-client.js";

@@ -29,7 +29,7 @@ const event = (domain: string, name: string, delivery: Delivery): EventDef<Codec
   type: `cozebus.conformance.v1.${name.toUpperCase()}`,
   subject: `coze.${domain}.{key}.${name}`,
   fields: { key: "key" },
-  delivery,
+  qos: delivery === "core" ? "at-most-once" : "at-least-once",
   codec: payloadCodec,
 });
 

@@ -13,7 +13,7 @@ function renderEvent(e: EventModel): string {
     `      type: ${JSON.stringify(e.type)},\n` +
     `      subject: ${JSON.stringify(e.subject)},\n` +
     `      fields: ${fieldsObject(e.subjectFields)},\n` +
-    `      delivery: ${JSON.stringify(e.delivery)},\n` +
+    `      qos: ${JSON.stringify(e.delivery === "core" ? "at-most-once" : "at-least-once")},\n` +
     `      codec: ${e.tsName},\n` +
     (e.description ? `      description: ${JSON.stringify(e.description)},\n` : "") +
     `    },\n`
@@ -55,7 +55,7 @@ export function renderDomainModule(d: DomainModel): string {
   const constName = `${d.name.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase())}Domain`;
   return (
     HEADER(d) +
-    `import { defineDomain } from "@cozebus/nats";\n` +
+    `import { defineDomain } from "@cozebus/core";\n` +
     importLines.join("\n") +
     "\n\n" +
     `/** Every event and request/reply operation of the ${d.name} domain (${d.protoPackage}). */\n` +

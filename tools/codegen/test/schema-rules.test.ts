@@ -113,7 +113,7 @@ describe("output", () => {
     const out = generate(good);
     const mod = readFileSync(join(out, "demo.events.ts"), "utf8");
     expect(mod.startsWith("// generated — do not edit.")).toBe(true);
-    expect(mod).toMatch(/thing: \{\n\s+type: "coze\.demo\.v1\.Thing",\n\s+subject: "coze\.demo\.\{id\}\.happened",\n\s+fields: \{ id: "id" \},\n\s+delivery: "jetstream"/);
+    expect(mod).toMatch(/thing: \{\n\s+type: "coze\.demo\.v1\.Thing",\n\s+subject: "coze\.demo\.\{id\}\.happened",\n\s+fields: \{ id: "id" \},\n\s+qos: "at-least-once"/);
     expect(mod).toMatch(/ask: \{[\s\S]*timeoutMs: 1500/);
     const catalog = JSON.parse(readFileSync(join(out, "catalog.json"), "utf8")) as { events: Array<{ fields: Array<{ prop: string; type: string; description: string }> }> };
     expect(catalog.events[0]!.fields).toEqual([

@@ -1,5 +1,5 @@
 // generated — do not edit. Made by @cozebus/codegen from coze/agent/v1/agent.proto; change the schema and run "npm run codegen".
-import { defineDomain } from "@cozebus/nats";
+import { defineDomain } from "@cozebus/core";
 import { AgentCreated, AgentDeleted, AgentPublished, AgentRunCompleted, AgentRunFailed, AgentRunStarted, AgentUpdated, CancelRunReply, CancelRunRequest, MessageCreated, RunTurnReply, RunTurnRequest } from "./coze/agent/v1/agent.js";
 
 /** Every event and request/reply operation of the agent domain (coze.agent.v1). */
@@ -11,7 +11,7 @@ export const agentDomain = defineDomain({
       type: "coze.agent.v1.AgentCreated",
       subject: "coze.agent.{agent_id}.created",
       fields: { agent_id: "agentId" },
-      delivery: "jetstream",
+      qos: "at-least-once",
       codec: AgentCreated,
       description: "An agent was created.",
     },
@@ -20,7 +20,7 @@ export const agentDomain = defineDomain({
       type: "coze.agent.v1.AgentUpdated",
       subject: "coze.agent.{agent_id}.updated",
       fields: { agent_id: "agentId" },
-      delivery: "jetstream",
+      qos: "at-least-once",
       codec: AgentUpdated,
       description: "An agent's draft was updated.",
     },
@@ -29,7 +29,7 @@ export const agentDomain = defineDomain({
       type: "coze.agent.v1.AgentPublished",
       subject: "coze.agent.{agent_id}.published",
       fields: { agent_id: "agentId" },
-      delivery: "jetstream",
+      qos: "at-least-once",
       codec: AgentPublished,
       description: "An agent version was published.",
     },
@@ -38,7 +38,7 @@ export const agentDomain = defineDomain({
       type: "coze.agent.v1.AgentDeleted",
       subject: "coze.agent.{agent_id}.deleted",
       fields: { agent_id: "agentId" },
-      delivery: "jetstream",
+      qos: "at-least-once",
       codec: AgentDeleted,
       description: "An agent was deleted.",
     },
@@ -47,7 +47,7 @@ export const agentDomain = defineDomain({
       type: "coze.agent.v1.AgentRunStarted",
       subject: "coze.agent.{agent_id}.run_started",
       fields: { agent_id: "agentId" },
-      delivery: "jetstream",
+      qos: "at-least-once",
       codec: AgentRunStarted,
       description: "An agent started a run (one answer to one user message).",
     },
@@ -56,7 +56,7 @@ export const agentDomain = defineDomain({
       type: "coze.agent.v1.AgentRunCompleted",
       subject: "coze.agent.{agent_id}.run_completed",
       fields: { agent_id: "agentId" },
-      delivery: "jetstream",
+      qos: "at-least-once",
       codec: AgentRunCompleted,
       description: "A run finished.",
     },
@@ -65,7 +65,7 @@ export const agentDomain = defineDomain({
       type: "coze.agent.v1.AgentRunFailed",
       subject: "coze.agent.{agent_id}.run_failed",
       fields: { agent_id: "agentId" },
-      delivery: "jetstream",
+      qos: "at-least-once",
       codec: AgentRunFailed,
       description: "A run failed.",
     },
@@ -74,7 +74,7 @@ export const agentDomain = defineDomain({
       type: "coze.agent.v1.MessageCreated",
       subject: "coze.agent.{agent_id}.message_created",
       fields: { agent_id: "agentId" },
-      delivery: "core",
+      qos: "at-most-once",
       codec: MessageCreated,
       description: "A message was added to a conversation.",
     },

@@ -1,5 +1,5 @@
 // generated — do not edit. Made by @cozebus/codegen from coze/knowledge/v1/knowledge.proto; change the schema and run "npm run codegen".
-import { defineDomain } from "@cozebus/nats";
+import { defineDomain } from "@cozebus/core";
 import { DeleteKnowledgeDataRequested, DocumentIndexFailed, DocumentIndexed, DocumentReviewRequested, GetDocumentStatusReply, GetDocumentStatusRequest, IndexDocumentRequested, IndexDocumentsRequested, IndexSliceRequested } from "./coze/knowledge/v1/knowledge.js";
 
 /** Every event and request/reply operation of the knowledge domain (coze.knowledge.v1). */
@@ -11,7 +11,7 @@ export const knowledgeDomain = defineDomain({
       type: "coze.knowledge.v1.IndexDocumentsRequested",
       subject: "coze.knowledge.{knowledge_id}.index_documents_requested",
       fields: { knowledge_id: "knowledgeId" },
-      delivery: "jetstream",
+      qos: "at-least-once",
       codec: IndexDocumentsRequested,
       description: "A batch of documents to index: fans out into one IndexDocumentRequested per document.",
     },
@@ -20,7 +20,7 @@ export const knowledgeDomain = defineDomain({
       type: "coze.knowledge.v1.IndexDocumentRequested",
       subject: "coze.knowledge.{knowledge_id}.document.{document_id}.index_requested",
       fields: { knowledge_id: "knowledgeId", document_id: "documentId" },
-      delivery: "jetstream",
+      qos: "at-least-once",
       codec: IndexDocumentRequested,
       description: "One document to index.",
     },
@@ -29,7 +29,7 @@ export const knowledgeDomain = defineDomain({
       type: "coze.knowledge.v1.IndexSliceRequested",
       subject: "coze.knowledge.{knowledge_id}.document.{document_id}.slice_index_requested",
       fields: { knowledge_id: "knowledgeId", document_id: "documentId" },
-      delivery: "jetstream",
+      qos: "at-least-once",
       codec: IndexSliceRequested,
       description: "One slice of a document to (re-)embed.",
     },
@@ -38,7 +38,7 @@ export const knowledgeDomain = defineDomain({
       type: "coze.knowledge.v1.DeleteKnowledgeDataRequested",
       subject: "coze.knowledge.{knowledge_id}.delete_data_requested",
       fields: { knowledge_id: "knowledgeId" },
-      delivery: "jetstream",
+      qos: "at-least-once",
       codec: DeleteKnowledgeDataRequested,
       description: "Delete a knowledge base's data (vectors, slices, files).",
     },
@@ -47,7 +47,7 @@ export const knowledgeDomain = defineDomain({
       type: "coze.knowledge.v1.DocumentReviewRequested",
       subject: "coze.knowledge.{knowledge_id}.document.{document_id}.review_requested",
       fields: { knowledge_id: "knowledgeId", document_id: "documentId" },
-      delivery: "jetstream",
+      qos: "at-least-once",
       codec: DocumentReviewRequested,
       description: "Review a document's slicing before indexing.",
     },
@@ -56,7 +56,7 @@ export const knowledgeDomain = defineDomain({
       type: "coze.knowledge.v1.DocumentIndexed",
       subject: "coze.knowledge.{knowledge_id}.document.{document_id}.indexed",
       fields: { knowledge_id: "knowledgeId", document_id: "documentId" },
-      delivery: "jetstream",
+      qos: "at-least-once",
       codec: DocumentIndexed,
       description: "A document was indexed and is searchable.",
     },
@@ -65,7 +65,7 @@ export const knowledgeDomain = defineDomain({
       type: "coze.knowledge.v1.DocumentIndexFailed",
       subject: "coze.knowledge.{knowledge_id}.document.{document_id}.index_failed",
       fields: { knowledge_id: "knowledgeId", document_id: "documentId" },
-      delivery: "jetstream",
+      qos: "at-least-once",
       codec: DocumentIndexFailed,
       description: "Indexing a document failed.",
     },

@@ -3,7 +3,7 @@ import type { EnsureResult, StreamLimits, StreamSpec } from "../jetstream/stream
 import type { InboundMessage } from "../messaging/inbound.js";
 import { FEATURES } from "../connection/server-info.js";
 import { FeatureUnavailableError, StreamConfigError, SubjectError, UnknownEventError } from "../errors.js";
-import type { DomainDef, EventDef, MessageOf } from "./define.js";
+import type { DomainDef, EventDef, MessageOf } from "@cozebus/core";
 import {
   EventClient,
   consumeDurable,

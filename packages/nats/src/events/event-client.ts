@@ -7,7 +7,9 @@ import { SubjectTemplate } from "../messaging/subject.js";
 import type { RetryPolicyInput } from "../jetstream/retry-policy.js";
 import type { JetStream } from "../jetstream/client.js";
 import type { ConsumerSpec, DeliveryHandler } from "../jetstream/consumer.js";
-import type { Codec, Delivery, EventDef, MessageOf, PartialOf } from "./define.js";
+import type { Codec, EventDef, MessageOf, PartialOf } from "@cozebus/core";
+
+export type Delivery = "core" | "jetstream";
 
 /** What a handler learns besides the event itself. */
 export interface EventContext {
@@ -96,7 +98,7 @@ export type FieldNamesOf<E extends EventDef> = E["fields"][keyof E["fields"]] & 
 /** Effective delivery: the connection's NATS_USE_JETSTREAM wins over the schema's default. */
 export function deliveryOf(bus: Bus, def: EventDef): Delivery {
   const forced = bus.useJetStream;
-  return forced === undefined ? def.delivery : forced ? "jetstream" : "core";
+  return forced === undefined ? (def.qos === "at-least-once" ? "jetstream" : "core") : forced ? "jetstream" : "core";
 }
 
 /** Decodes one delivery; undecodable bytes become a DecodeError (dead letter / error hook), never a handler call. */

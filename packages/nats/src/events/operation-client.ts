@@ -3,7 +3,7 @@ import { ServiceError, describe } from "../errors.js";
 import type { InboundMessage } from "../messaging/inbound.js";
 import { SubjectTemplate, type TokenValue } from "../messaging/subject.js";
 import type { Subscription } from "../messaging/subscription.js";
-import type { MessageOf, OperationDef, PartialOf } from "./define.js";
+import type { MessageOf, OperationDef, PartialOf } from "@cozebus/core";
 import { contextOf, type EventContext } from "./event-client.js";
 
 export interface RequestCallOptions {

@@ -19,7 +19,7 @@ export type MessageOf<C> = C extends Codec<infer T> ? T : never;
 /** What `publish` accepts: ts-proto's DeepPartial of the message, so new schema fields never break callers. */
 export type PartialOf<C> = C extends { fromPartial(object: infer P): unknown } ? P : never;
 
-export type Delivery = "core" | "jetstream";
+import type { QualityOfService } from "../port/transport.js";
 
 export interface EventDef<C extends Codec<unknown> = Codec<unknown>> {
   /** Full proto name: the CloudEvents `ce-type`. */
@@ -28,7 +28,8 @@ export interface EventDef<C extends Codec<unknown> = Codec<unknown>> {
   readonly subject: string;
   /** Template field (proto name) -> message property (TypeScript name). */
   readonly fields: Readonly<Record<string, string>>;
-  readonly delivery: Delivery;
+  /** At most once (NATS core) or at least once (JetStream, Pulsar); a transport may give more (NATS_USE_JETSTREAM). */
+  readonly qos: QualityOfService;
   readonly codec: C;
   /** The message's proto comment. */
   readonly description?: string;
