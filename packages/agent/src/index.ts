@@ -3,7 +3,7 @@
  * generated from schemas/coze/agent; this file only names the client.
  */
 import { createRequire } from "node:module";
-import { domainClient, type Bus, type DomainClient, type DomainEvent } from "@cozebus/nats";
+import { domainClient, type DomainClient, type DomainEvent, type TransportLike } from "@cozebus/core";
 import { agentDomain } from "./gen/agent.events.js";
 
 // Recorded in the streams this build provisions, so operators see which versions share them (rolling upgrades).
@@ -13,7 +13,7 @@ export * from "./gen/coze/agent/v1/agent.js";
 export { agentDomain };
 
 /** The agent domain's typed events and operations on a bus: `agent(bus).published.publish({...})`. */
-export function agent(bus: Bus): DomainClient<typeof agentDomain> {
+export function agent(bus: TransportLike): DomainClient<typeof agentDomain> {
   return domainClient(bus, agentDomain, { build: `${pkg.name}@${pkg.version}` });
 }
 

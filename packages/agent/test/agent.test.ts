@@ -77,6 +77,6 @@ describe("@cozebus/agent", () => {
     const svc = await ag.runTurn.serve((req) => ({ runId: 99n, content: `echo: ${req.content} (${req.variables["lang"] ?? "?"})`, usage: { inputTokens: 3n, outputTokens: 4n } }));
     const reply = await ag.runTurn.request({ agentId: 7n, conversationId: 1n, userId: "u", content: "你好", variables: { lang: "zh" } });
     expect(reply).toEqual({ runId: 99n, content: "echo: 你好 (zh)", usage: { inputTokens: 3n, outputTokens: 4n } });
-    await svc.drain();
+    await svc.stop();
   });
 });

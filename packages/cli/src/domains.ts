@@ -1,6 +1,6 @@
 import { agentDomain } from "@cozebus/agent";
 import { knowledgeDomain } from "@cozebus/knowledge";
-import { domainClient, type Bus, type DomainDef, type StreamSpec } from "@cozebus/nats";
+import { domainClient, domainStreams, type Bus, type DomainDef, type StreamSpec } from "@cozebus/nats";
 import { workflowDomain } from "@cozebus/workflow";
 import { createRequire } from "node:module";
 
@@ -26,7 +26,7 @@ export interface WantedStream {
 export async function wantedStreams(bus: Bus): Promise<WantedStream[]> {
   const byName = new Map<string, { spec: StreamSpec; builds: string[] }>();
   for (const { def, build } of DOMAINS) {
-    for (const spec of await domainClient(bus, def, { build }).streams()) {
+    for (const spec of await domainStreams(bus, domainClient(bus, def, { build }).plan())) {
       const entry = byName.get(spec.name) ?? { spec, builds: [] };
       entry.builds.push(build);
       byName.set(spec.name, entry);

@@ -79,7 +79,7 @@ describe("cozebus CLI", () => {
     await waitFor("the subscriber to listen", () => sub.stderrText().includes("listening on coze.workflow.*.started"));
     const p = await cozebus(["pub", "coze.workflow.v1.WorkflowExecutionStarted", '{"workflowId":"wf_cli","executeId":"9223372036854775807","inputs":{"q":"天气"},"startedAt":"2026-11-22T10:00:00Z"}']);
     expect(p.code, p.stderr).toBe(0);
-    expect(p.stdout).toMatch(/published coze\.workflow\.v1\.WorkflowExecutionStarted on coze\.workflow\.wf_cli\.started \(stream COZE_WORKFLOW, seq \d+\)/);
+    expect(p.stdout).toMatch(/published coze\.workflow\.v1\.WorkflowExecutionStarted on coze\.workflow\.wf_cli\.started \(stored at COZE_WORKFLOW#\d+\)/);
     const outcome = await sub;
     expect(outcome.code, outcome.stderr).toBe(0);
     const line = JSON.parse(outcome.stdout.trim()) as { subject: string; type: string; id: string; time: string; data: Record<string, unknown> };
@@ -140,7 +140,7 @@ describe("cozebus CLI", () => {
     const r = await cozebus(["request", "workflow.getExecutionStatus", '{"workflowId":"wf","executeId":"5"}']);
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toEqual({ status: "EXECUTION_STATUS_RUNNING", nodesCompleted: 5 });
-    await svc.drain();
+    await svc.stop();
     const none = await cozebus(["request", "workflow.getExecutionStatus", '{"workflowId":"wf"}', "--timeout", "500"]);
     expect(none.code).toBe(1);
     expect(none.stderr).toMatch(/no service is listening on "coze\.workflow\.wf\.get_status"/);

@@ -108,7 +108,7 @@ describe("--schemas: a descriptor set newer than the CLI", () => {
 
     const ok = await runCli(["pub", "WorkflowPaused", '{"workflowId":"wf_7","reason":"approval","executeId":"9007199254740993"}', "--schemas", newerSet, "--json"], env);
     expect(ok.code, ok.stderr).toBe(0);
-    expect(JSON.parse(ok.stdout)).toMatchObject({ subject: "coze.workflow.wf_7.paused", delivery: "core" });
+    expect(JSON.parse(ok.stdout)).toMatchObject({ subject: "coze.workflow.wf_7.paused", qos: "at-most-once" });
     const r = await sub;
     // Only the valid event arrived (the refused ones were never sent), with a 64-bit id beyond 2^53 intact.
     expect((JSON.parse(r.stdout) as { data: unknown }).data).toEqual({ workflowId: "wf_7", reason: "approval", executeId: "9007199254740993" });

@@ -3,7 +3,17 @@
  * whole public surface for services; transport authors use
  * `@cozebus/core/transport`.
  */
-export type { QualityOfService, TransportFeatures, Transport, TransportLike, Receipt, DeadLetterReason } from "./port/transport.js";
+export type { QualityOfService, TransportFeatures, Transport, TransportLike, Receipt, DeadLetterReason, Headers, EventMeta, ProvisionOptions, ProvisionResult, RetentionLimits, DomainPlan } from "./port/transport.js";
+export { transportOf } from "./port/transport.js";
+
+// The typed layer: the runtime behind generated domain packages, the same on every transport.
+export { domainClient } from "./typed/domain-client.js";
+export type { DomainClient, DomainClientOptions, DomainEvent, EventName, SubscribeAllOptions } from "./typed/domain-client.js";
+export { EventClient } from "./typed/event-client.js";
+export type { PublishOptions, PublishReceipt, PublishBatchCallOptions, BatchReceipt, EventSubscribeOptions, EventSubscription } from "./typed/event-client.js";
+export type { EventContext } from "./typed/context.js";
+export { OperationClient } from "./typed/operation-client.js";
+export type { RequestCallOptions, ServeOptions } from "./typed/operation-client.js";
 export { defineDomain } from "./typed/define.js";
 export type { Codec, EventDef, OperationDef, DomainDef, MessageOf, PartialOf } from "./typed/define.js";
 export { SubjectTemplate, checkToken } from "./subject/template.js";

@@ -3,7 +3,7 @@
  * generated from schemas/coze/knowledge; this file only names the client.
  */
 import { createRequire } from "node:module";
-import { domainClient, type Bus, type DomainClient, type DomainEvent } from "@cozebus/nats";
+import { domainClient, type DomainClient, type DomainEvent, type TransportLike } from "@cozebus/core";
 import { knowledgeDomain } from "./gen/knowledge.events.js";
 
 // Recorded in the streams this build provisions, so operators see which versions share them (rolling upgrades).
@@ -13,7 +13,7 @@ export * from "./gen/coze/knowledge/v1/knowledge.js";
 export { knowledgeDomain };
 
 /** The knowledge domain's typed events and operations on a bus: `knowledge(bus).indexDocumentRequested.publish({...})`. */
-export function knowledge(bus: Bus): DomainClient<typeof knowledgeDomain> {
+export function knowledge(bus: TransportLike): DomainClient<typeof knowledgeDomain> {
   return domainClient(bus, knowledgeDomain, { build: `${pkg.name}@${pkg.version}` });
 }
 

@@ -78,13 +78,38 @@ export {
   DecodeError,
 } from "./errors.js";
 
-// Typed events: the runtime behind generated domain packages.
-export { defineDomain } from "@cozebus/core";
-export type { Codec, EventDef, OperationDef, DomainDef, MessageOf, PartialOf } from "@cozebus/core";
-export type { Delivery } from "./events/event-client.js";
-export { EventClient } from "./events/event-client.js";
-export type { EventContext, PublishOptions, PublishReceipt, PublishBatchCallOptions, BatchReceipt, EventSubscribeOptions, EventSubscription } from "./events/event-client.js";
-export { OperationClient } from "./events/operation-client.js";
-export type { RequestCallOptions, ServeOptions as OperationServeOptions } from "./events/operation-client.js";
-export { domainClient } from "./events/domain-client.js";
-export type { DomainClient, DomainClientOptions, DomainEvent, EventName, StreamFeatures, SubscribeAllOptions } from "./events/domain-client.js";
+// The transport port's NATS side, and the NATS-only parts of provisioning (stream specs for `cozebus streams`).
+export { NatsTransport } from "./transport/nats-transport.js";
+export { domainStreams, provisionDomain } from "./transport/provision.js";
+export type { StreamProvisionResult } from "./transport/provision.js";
+
+// The typed layer lives in @cozebus/core (the same on every transport); re-exported so a NATS service needs one import.
+export { defineDomain, domainClient, EventClient, OperationClient, transportOf } from "@cozebus/core";
+export type {
+  Codec,
+  EventDef,
+  OperationDef,
+  DomainDef,
+  MessageOf,
+  PartialOf,
+  QualityOfService,
+  Transport,
+  TransportLike,
+  TransportFeatures,
+  EventContext,
+  PublishOptions,
+  PublishReceipt,
+  PublishBatchCallOptions,
+  BatchReceipt,
+  EventSubscribeOptions,
+  EventSubscription,
+  RequestCallOptions,
+  ServeOptions as OperationServeOptions,
+  DomainClient,
+  DomainClientOptions,
+  DomainEvent,
+  EventName,
+  SubscribeAllOptions,
+  ProvisionOptions,
+  ProvisionResult,
+} from "@cozebus/core";

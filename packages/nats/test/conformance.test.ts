@@ -14,7 +14,7 @@ import {
   type DeadLetterReason,
   type DomainClient,
   type DomainDef,
-  type EventClient,
+  EventClient,
   type EventContext,
   type EventDef,
   type EventSubscribeOptions,
@@ -39,36 +39,37 @@ async function quietDrain(bus: Bus): Promise<void> {
 type Mode = "core" | "jetstream";
 
 /** The suite's subscribe options in cozebus terms, for the raw consumer and the typed clients alike. */
-function typedOptions(group: string, o: ConformanceSubscribeOptions = {}): EventSubscribeOptions & { group: string } {
+function typedOptions(group: string, o: ConformanceSubscribeOptions = {}, mode: Mode = "jetstream"): EventSubscribeOptions & { group: string } {
   return {
     group,
     ...(o.concurrency !== undefined ? { concurrency: o.concurrency } : {}),
     ...(o.orderBySubject ? { orderBy: "subject" as const } : {}),
-    retry: {
+    // At most once nothing is redelivered: the typed layer refuses a retry policy there rather than ignore it.
+    ...(mode === "core" ? {} : { retry: {
       ...(o.maxDeliveries !== undefined ? { maxDeliveries: o.maxDeliveries } : {}),
       ...(o.ackWaitMs !== undefined ? { ackWaitMs: o.ackWaitMs } : {}),
       backoff: { initialMs: o.retryDelayMs ?? 50, multiplier: 1, maxMs: o.retryDelayMs ?? 50, jitter: 0 },
-    },
+    } }),
   };
 }
 
 const delivered = (name: string, event: Payload, ctx: EventContext): TypedDelivery => ({ name, key: event.key, payload: event.payload, id: ctx.id, attempt: ctx.attempt });
 
 /** The suite's typed facet, on the real typed layer: EventClient and domainClient(...).subscribeAll. */
-function typedBuild(bus: Bus, client: DomainClient<DomainDef>): TypedBuild {
-  const events = client as unknown as Record<string, EventClient<EventDef>>;
-  const names = Object.keys(events).filter((k) => typeof (events[k] as { publish?: unknown } | undefined)?.publish === "function");
+function typedBuild(bus: Bus, client: DomainClient<DomainDef>, mode: Mode): TypedBuild {
+  const events = client as unknown as Record<string, unknown>;
+  const names = Object.keys(events).filter((k) => events[k] instanceof EventClient);
   const eventClient = (name: string): EventClient<EventDef> => {
     const c = events[name];
-    if (!names.includes(name) || c === undefined) throw new Error(`this build has no event ${name}`);
-    return c;
+    if (!names.includes(name) || !(c instanceof EventClient)) throw new Error(`this build has no event ${name}`);
+    return c as EventClient<EventDef>;
   };
   return {
     events: names,
     provision: async () => void (await client.provision()),
     publish: async (name, key, payload) => ({ id: (await eventClient(name).publish({ key, payload })).id }),
-    subscribe: (name, group, handler, o) => eventClient(name).subscribe((event, ctx) => handler(delivered(name, event as Payload, ctx)), typedOptions(group, o)),
-    subscribeAll: (group, handler, o) => client.subscribeAll((e) => handler(delivered(e.type, e.event as Payload, e.ctx)), typedOptions(group, o)),
+    subscribe: (name, group, handler, o) => eventClient(name).subscribe((event, ctx) => handler(delivered(name, event as Payload, ctx)), typedOptions(group, o, mode)),
+    subscribeAll: (group, handler, o) => client.subscribeAll((e) => handler(delivered(e.type, e.event as Payload, e.ctx)), typedOptions(group, o, mode)),
     subjectOf: (name, key) => bus.subject(eventClient(name).template, { key }),
   };
 }
@@ -111,7 +112,7 @@ async function transport(mode: Mode, server: NatsServer, buses: Bus[]): Promise<
       if (!js) return 0;
       return js.deadLetters.replayAll(reason !== undefined ? { reason: reason as DeadLetterReason } : {});
     },
-    typed: (domain, build) => Promise.resolve(typedBuild(bus, domainClient(bus, testDomain(domain, build, mode), { build: `@cozebus/conformance-${domain}@${build === "old" ? "1.0.0" : "1.1.0"}` }))),
+    typed: (domain, build) => Promise.resolve(typedBuild(bus, domainClient(bus, testDomain(domain, build, mode), { build: `@cozebus/conformance-${domain}@${build === "old" ? "1.0.0" : "1.1.0"}` }), mode)),
     peer: () => transport(mode, server, buses),
     restartServer: () => server.restart("SIGKILL"),
     drain: () => quietDrain(bus),

@@ -3,7 +3,10 @@
  * theirs (defineDomain), for the conformance suite's typed cases: "old"
  * knows events a and b, "new" also knows c — one minor schema release.
  */
-import { defineDomain, type Codec, type Delivery, type DomainDef, type EventDef } from "../src/index.js";
+import { defineDomain, type Codec, type DomainDef, type EventDef } from "../src/index.js";
+
+/** The NATS delivery mode a test domain's events declare (as their quality of service). */
+export type Delivery = "core" | "jetstream";
 
 export interface Payload {
   key: string;

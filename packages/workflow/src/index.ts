@@ -3,7 +3,7 @@
  * generated from schemas/coze/workflow; this file only names the client.
  */
 import { createRequire } from "node:module";
-import { domainClient, type Bus, type DomainClient, type DomainEvent } from "@cozebus/nats";
+import { domainClient, type DomainClient, type DomainEvent, type TransportLike } from "@cozebus/core";
 import { workflowDomain } from "./gen/workflow.events.js";
 
 // Recorded in the streams this build provisions, so operators see which versions share them (rolling upgrades).
@@ -13,7 +13,7 @@ export * from "./gen/coze/workflow/v1/workflow.js";
 export { workflowDomain };
 
 /** The workflow domain's typed events and operations on a bus: `workflow(bus).executionStarted.publish({...})`. */
-export function workflow(bus: Bus): DomainClient<typeof workflowDomain> {
+export function workflow(bus: TransportLike): DomainClient<typeof workflowDomain> {
   return domainClient(bus, workflowDomain, { build: `${pkg.name}@${pkg.version}` });
 }
 

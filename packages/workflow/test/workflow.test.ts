@@ -50,7 +50,7 @@ describe("@cozebus/workflow", () => {
       got.push(e);
     }, { group: "ui" });
     const receipt = await wf.nodeStarted.publish({ workflowId: "wf_9", nodeId: "llm_1", nodeType: NodeType.NODE_TYPE_LLM });
-    expect(receipt.delivery).toBe("core");
+    expect(receipt.qos).toBe("at-most-once");
     await until("the node event", () => got.length === 1);
     expect(got[0]).toMatchObject({ nodeId: "llm_1", nodeType: NodeType.NODE_TYPE_LLM, executeId: 0n });
     await sub.stop();
@@ -99,7 +99,7 @@ describe("@cozebus/workflow", () => {
     expect(missing).toBeInstanceOf(RemoteError);
     expect((missing as RemoteError).remoteCode).toBe(404);
     await expect(wf.getExecutionStatus.request({ workflowId: "wf_1", executeId: 7n }, { timeoutMs: 100 })).rejects.toBeInstanceOf(RequestTimeoutError);
-    await svc.drain();
+    await svc.stop();
   });
 
   it("after provisioning — also with NATS_USE_JETSTREAM=true, every event in the stream — a request gets its real reply, never a stream ack", async () => {
@@ -107,15 +107,16 @@ describe("@cozebus/workflow", () => {
     try {
       const all = workflow(b);
       const [stream] = await all.provision();
-      const info = await (await b.jetstream()).jsm.streams.info(stream!.stream);
+      const name = stream!.resource.replace(/^stream /, "");
+      const info = await (await b.jetstream()).jsm.streams.info(name);
       // Every event subject is captured, no request subject is.
       expect(info.config.subjects).toContain("allstream.workflow.*.node_started");
       expect(info.config.subjects.some((x) => x.endsWith(".get_status") || x.endsWith(".cancel") || x.endsWith(">"))).toBe(false);
       const svc = await all.getExecutionStatus.serve(() => ({ status: ExecutionStatus.EXECUTION_STATUS_SUCCEEDED, nodesCompleted: 9 }));
       const reply = await all.getExecutionStatus.request({ workflowId: "wf_rr", executeId: 1n });
       expect(reply).toMatchObject({ status: ExecutionStatus.EXECUTION_STATUS_SUCCEEDED, nodesCompleted: 9 });
-      expect((await (await b.jetstream()).jsm.streams.info(stream!.stream)).state.messages).toBe(0); // the request was not stored
-      await svc.drain();
+      expect((await (await b.jetstream()).jsm.streams.info(name)).state.messages).toBe(0); // the request was not stored
+      await svc.stop();
     } finally {
       await b.close();
     }

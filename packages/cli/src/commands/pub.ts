@@ -7,7 +7,7 @@ import type { SchemaSet } from "../schemas.js";
 
 function printReceipt(type: string, r: PublishReceipt, json: boolean): void {
   if (json) process.stdout.write(`${JSON.stringify(r)}\n`);
-  else process.stdout.write(`published ${type} on ${r.subject}${r.stream !== undefined ? ` (stream ${r.stream}, seq ${r.seq}${r.duplicate ? ", duplicate" : ""})` : " (core)"} id ${r.id}\n`);
+  else process.stdout.write(`published ${type} on ${r.subject}${r.position !== undefined ? ` (stored at ${r.position}${r.duplicate === true ? ", duplicate" : ""})` : ` (${r.qos}: not stored)`} id ${r.id}\n`);
 }
 
 /** The domain of an event's subject template: `coze.<domain>.…`. */
@@ -17,7 +17,7 @@ const domainOf = (def: EventDef): string => def.subject.split(".")[1] ?? "";
 async function publish(def: EventDef, domain: string, message: unknown, flags: GlobalFlags): Promise<number> {
   const bus = await connectBus(flags);
   try {
-    const client = new EventClient(bus, domain, def);
+    const client = new EventClient(bus.transport, domain, def);
     const partial = message as never;
     client.subjectFor(partial); // validates the subject fields (a SubjectError is exit 2)
     printReceipt(def.type, await client.publish(partial), flags.json);

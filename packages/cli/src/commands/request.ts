@@ -13,7 +13,7 @@ export async function requestCommand(args: readonly string[], flags: GlobalFlags
   const request = entry.def.request.fromJSON(readEventJson(json, entry.def.requestType, entry.requestFields));
   const bus = await connectBus(flags);
   try {
-    const client = new OperationClient(bus, entry.def);
+    const client = new OperationClient(bus.transport, entry.domain, entry.def);
     const reply = await client.request(request, flags.timeout !== undefined ? { timeoutMs: flags.timeout } : {});
     process.stdout.write(`${JSON.stringify(entry.def.reply.toJSON(reply))}\n`);
     return 0;

@@ -89,6 +89,15 @@ export interface Receipt {
 
 export type BatchResult = { readonly ok: true; readonly receipt: Receipt } | { readonly ok: false; readonly error: Error };
 
+/** A read-only view of a delivery's headers (NATS) or properties (Pulsar), so handlers never see a client library's types. */
+export interface Headers {
+  /** First value of a header, matched case-insensitively. */
+  get(name: string): string | undefined;
+  has(name: string): boolean;
+  /** Every header name with all its values. */
+  entries(): Array<[string, string[]]>;
+}
+
 /** The event attributes read back from a delivery. */
 export interface EventMeta {
   readonly id: string;
@@ -104,8 +113,8 @@ export interface Delivery {
   /** The concrete subject (dotted, under the transport's root); template fields are read back from it. */
   readonly subject: string;
   readonly data: Uint8Array;
-  /** Headers (NATS) or properties (Pulsar), names lower-cased. */
-  readonly headers: ReadonlyMap<string, string>;
+  /** Headers (NATS) or properties (Pulsar). */
+  readonly headers: Headers;
   /** CloudEvents attributes; undefined when the sender set none (not a cozebus event). */
   readonly event: EventMeta | undefined;
   /** 1 on first delivery; at-most-once transports always say 1. */
@@ -158,7 +167,7 @@ export interface TransportSubscription {
 
 export interface Reply {
   readonly data: Uint8Array;
-  readonly headers: ReadonlyMap<string, string>;
+  readonly headers: Headers;
 }
 
 export interface RequestSpec {
@@ -182,8 +191,39 @@ export interface ServedReply {
   readonly headers?: Readonly<Record<string, string>>;
 }
 
+/**
+ * How much a domain's stored events may take. Each transport maps what it
+ * can (NATS: stream limits; Pulsar: retention) and refuses what it cannot.
+ */
+export interface RetentionLimits {
+  /** How long events are kept (default 7 days). */
+  readonly maxAgeMs: number;
+  /** Size cap (default 1 GiB). */
+  readonly maxBytes: number;
+  /** Event count cap, -1 for none (default -1). */
+  readonly maxMsgs: number;
+  /** Largest accepted event (default 1 MiB). */
+  readonly maxMsgSize: number;
+  /** Window in which a repeated event id is dropped as a duplicate (default 2 min). */
+  readonly duplicateWindowMs: number;
+  /** What happens when full: "new" refuses publishes (default), "old" deletes the oldest events. */
+  readonly discard: "new" | "old";
+  /** "file" (default) or "memory". */
+  readonly storage: "file" | "memory";
+}
+
+export interface ProvisionOptions {
+  readonly limits?: Partial<RetentionLimits>;
+  /**
+   * Delayed publishes (`deliverAt`). On NATS (2.12+ message schedules) they
+   * need `discard: "old"` in the limits, so they are off by default there:
+   * a full stream should refuse new events loudly rather than drop old ones.
+   */
+  readonly schedules?: boolean;
+}
+
 /** What a domain needs from the broker before it publishes (streams, topics, ...). */
-export interface DomainPlan {
+export interface DomainPlan extends ProvisionOptions {
   readonly domain: string;
   readonly events: ReadonlyArray<{ readonly template: SubjectTemplate; readonly qos: QualityOfService; readonly type: string }>;
   /** Request/reply subjects: never captured by anything that stores events. */
@@ -220,6 +260,9 @@ export interface Transport {
 
   /** Creates or additively updates what the domain needs; never removes what another build may use. */
   provision(plan: DomainPlan): Promise<ProvisionResult[]>;
+
+  /** The connection's error hook: where failures nobody awaits (a handler's, a background task's) are reported. */
+  report(error: Error): void;
 
   /** Lets in-flight handlers finish, then closes. */
   drain(): Promise<void>;

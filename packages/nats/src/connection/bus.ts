@@ -6,6 +6,7 @@ import { eventHeaders, type EventAttributes } from "../messaging/headers.js";
 import { Inbound, type InboundMessage } from "../messaging/inbound.js";
 import { answer, sendRequest, type Reply } from "../messaging/request.js";
 import { SubjectTemplate, checkPublishSubject, templatePattern, type TokenValue } from "../messaging/subject.js";
+import { NatsTransport } from "../transport/nats-transport.js";
 import { CoreSubscription, type MessageHandler, type SubscribeOptions, type Subscription } from "../messaging/subscription.js";
 import { clientOptions } from "./client-options.js";
 import { explainConnectError } from "./connect-errors.js";
@@ -49,6 +50,7 @@ export class Bus extends TypedEmitter implements AsyncDisposable {
   readonly #nc: NatsConnection;
   readonly #config: ResolvedConfig;
   readonly #onError: ErrorHook;
+  #transport: NatsTransport | undefined;
   readonly #traceparent: (() => string | undefined) | undefined;
   readonly #subs = new Set<CoreSubscription>();
   readonly #templates = new Map<string, SubjectTemplate>();
@@ -121,6 +123,20 @@ export class Bus extends TypedEmitter implements AsyncDisposable {
     } catch {
       // The hook is user code: it must not break delivery either.
     }
+  }
+
+  /** Hands an error to the connection's error hook (`onError`), as cozebus does for failures nobody awaits. */
+  report(err: Error): void {
+    this.#report(err);
+  }
+
+  /**
+   * This connection as the transport port, for the typed layer:
+   * `workflow(bus)` and `domainClient(bus, def)` use it.
+   */
+  get transport(): NatsTransport {
+    this.#transport ??= new NatsTransport(this);
+    return this.#transport;
   }
 
   /** A loggable summary of the configuration (no secrets). */

@@ -2,7 +2,8 @@ import { createHash } from "node:crypto";
 import { JetStreamApiCodes, type ConsumerConfig, type ConsumerInfo, type JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { ServerFeature } from "../connection/server-info.js";
-import { ConfigError, HandlerError, StreamConfigError, describe, failureKind, retryDelayOf, type FailureKind } from "../errors.js";
+import { outcomeOfFailure, type Outcome } from "@cozebus/core/transport";
+import { ConfigError, HandlerError, StreamConfigError, describe, failureKind } from "../errors.js";
 import { Dispatcher } from "../messaging/dispatcher.js";
 import { Inbound, type InboundMessage } from "../messaging/inbound.js";
 import { KeyedDispatcher } from "../messaging/keyed-dispatcher.js";
@@ -32,7 +33,12 @@ export interface DeliveredMessage extends InboundMessage {
   readonly delivery: DeliveryInfo;
 }
 
-export type DeliveryHandler = (message: DeliveredMessage) => void | Promise<void>;
+/**
+ * Runs one delivery. Returning nothing (or `{ type: "ack" }`) acks it; a
+ * returned outcome (the transport port's) is carried out as is; a throw is
+ * settled by the consumer's retry policy (`outcomeOfFailure`).
+ */
+export type DeliveryHandler = (message: DeliveredMessage) => void | Outcome | Promise<void | Outcome>;
 
 export interface ConsumerSpec {
   readonly stream: string;
@@ -441,41 +447,40 @@ export class DurableConsumer {
     }
   }
 
+  /** The handler's outcome: what it returned, or its throw settled by the policy (reported here). */
+  async #outcome(m: JsDelivery, delivery: DeliveryInfo): Promise<Outcome | void> {
+    try {
+      return await this.#handler(new Delivered(m, delivery));
+    } catch (err) {
+      this.#report(failureKind(err) === "unknown-event" ? (err as Error) : new HandlerError(m.subject, err));
+      return outcomeOfFailure(err, delivery.attempt, this.#policy);
+    }
+  }
+
   /** Runs the handler (retrying in place when ordered); true when the event was handled and acked. */
   async #attempts(m: JsDelivery, info: JsDelivery["info"]): Promise<boolean> {
     const ordered = this.#opts.orderBy === "subject";
     for (let attempt = info.deliveryCount; ; attempt++) {
-      try {
-        const delivery: DeliveryInfo = { attempt, stream: info.stream, sequence: info.streamSequence, consumer: info.consumer, pending: info.pending };
-        await this.#handler(new Delivered(m, delivery));
+      const delivery: DeliveryInfo = { attempt, stream: info.stream, sequence: info.streamSequence, consumer: info.consumer, pending: info.pending };
+      const outcome = await this.#outcome(m, delivery);
+      if (outcome === undefined || outcome.type === "ack") {
         m.ack();
         this.#handled.add(eventKey(m));
         this.#stats.acked++;
         return true;
-      } catch (err) {
-        const kind = failureKind(err);
-        this.#report(kind === "unknown-event" ? (err as Error) : new HandlerError(m.subject, err));
-        const reason = this.#deadLetterReason(kind, attempt);
-        if (reason !== undefined) {
-          await this.#deadLetter(m, reason, err, attempt);
-          return false;
-        }
-        const delay = retryDelayOf(err) ?? backoffDelay(this.#policy.backoff, attempt);
-        this.#stats.retried++;
-        // An unknown event is handed back to the group (another instance may know it); retrying it here cannot help.
-        if (!ordered || this.#stopping || kind === "unknown-event") {
-          m.nak(delay);
-          return false;
-        }
-        await sleep(delay); // ordered: retry in place; the heartbeat keeps the ack alive meanwhile
       }
+      if (outcome.type === "dead-letter") {
+        await this.#deadLetter(m, outcome.reason, outcome.error, attempt);
+        return false;
+      }
+      this.#stats.retried++;
+      // An unknown event is handed back to the group (another instance may know it); retrying it here cannot help.
+      if (!ordered || this.#stopping || failureKind(outcome.error) === "unknown-event") {
+        m.nak(outcome.delayMs);
+        return false;
+      }
+      await sleep(outcome.delayMs); // ordered: retry in place; the heartbeat keeps the ack alive meanwhile
     }
-  }
-
-  #deadLetterReason(kind: FailureKind, attempt: number): DeadLetterReason | undefined {
-    if (kind === "undecodable" || kind === "non-retryable") return kind;
-    if (attempt < this.#policy.maxDeliveries) return undefined;
-    return kind === "unknown-event" ? "unknown-event" : "max-deliveries";
   }
 
   async #deadLetter(m: JsDelivery, reason: DeadLetterReason, err: unknown, deliveries: number): Promise<void> {

@@ -1,7 +1,8 @@
 import { ClosedConnectionError, DrainingConnectionError, NoRespondersError as NatsNoResponders, nuid, type Subscription } from "@nats-io/transport-node";
 import type { Routing } from "../../connection/routing.js";
 import { FEATURES } from "../../connection/server-info.js";
-import { ConfigError, FeatureUnavailableError, HandlerError, describe, failureKind, retryDelayOf } from "../../errors.js";
+import { outcomeOfFailure, type Outcome } from "@cozebus/core/transport";
+import { ConfigError, FeatureUnavailableError, HandlerError, describe, failureKind } from "../../errors.js";
 import { Inbound } from "../../messaging/inbound.js";
 import { KeyedDispatcher } from "../../messaging/keyed-dispatcher.js";
 import { durableName, type ConsumerHost, type DeliveredMessage, type DeliveryHandler, type DeliveryInfo } from "../consumer.js";
@@ -520,9 +521,19 @@ export class PartitionedConsumer {
     }
   }
 
+  /** The handler's outcome: what it returned, or its throw settled by the policy (reported here). */
+  async #outcome(item: Item, delivery: DeliveryInfo): Promise<Outcome | void> {
+    try {
+      return await this.#handler(new PartitionDelivered(item.d, item.subject, delivery));
+    } catch (err) {
+      this.#report(failureKind(err) === "unknown-event" ? (err as Error) : new HandlerError(item.subject, err));
+      return outcomeOfFailure(err, delivery.attempt, this.#policy);
+    }
+  }
+
   /** Runs the handler, retrying in place: the next event of this subject waits meanwhile. */
   async #attempts(item: Item): Promise<void> {
-    const { d, subject } = item;
+    const { d } = item;
     const info = d.info;
     const origin = sourceOf(d) ?? { stream: info.stream, sequence: info.streamSequence };
     for (let attempt = info.deliveryCount; ; attempt++) {
@@ -530,20 +541,15 @@ export class PartitionedConsumer {
         d.nak();
         return;
       }
-      try {
-        await this.#handler(new PartitionDelivered(d, subject, { attempt, stream: origin.stream, sequence: origin.sequence, consumer: info.consumer, pending: info.pending }));
-      } catch (err) {
-        const kind = failureKind(err);
-        this.#report(kind === "unknown-event" ? (err as Error) : new HandlerError(subject, err));
-        const reason: DeadLetterReason | undefined =
-          kind === "undecodable" || kind === "non-retryable" ? kind : attempt >= this.#policy.maxDeliveries ? (kind === "unknown-event" ? "unknown-event" : "max-deliveries") : undefined;
-        if (reason !== undefined) {
-          await this.#deadLetter(item, reason, err, attempt);
-          return;
-        }
+      const outcome = await this.#outcome(item, { attempt, stream: origin.stream, sequence: origin.sequence, consumer: info.consumer, pending: info.pending });
+      if (outcome !== undefined && outcome.type === "dead-letter") {
+        await this.#deadLetter(item, outcome.reason, outcome.error, attempt);
+        return;
+      }
+      if (outcome !== undefined && outcome.type === "retry") {
         this.#stats.retried++;
         // In place, also for an unknown event: handing it back would let the next event of its subject overtake it.
-        await sleep(retryDelayOf(err) ?? backoffDelay(this.#policy.backoff, attempt));
+        await sleep(outcome.delayMs);
         continue;
       }
       await this.#confirm(item.part, d, ACK);
