@@ -23,6 +23,16 @@ function copyOfRepo(): string {
   return root;
 }
 
+describe("this repository's schemas", () => {
+  it("declare qos, not the deprecated delivery: codegen warns about nothing", () => {
+    const root = copyOfRepo();
+    const warnings: string[] = [];
+    generateAll(root, (w) => warnings.push(w));
+    expect(warnings).toEqual([]);
+    for (const d of ["workflow", "agent", "knowledge"]) expect(readFileSync(join(root, `schemas/coze/${d}/v1/${d}.proto`), "utf8")).not.toMatch(/\bdelivery:/);
+  });
+});
+
 describe("codegen new-event", () => {
   it("adds the message with its option, regenerates, and writes a minor changeset", () => {
     const root = copyOfRepo();
