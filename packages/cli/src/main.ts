@@ -23,7 +23,7 @@ import { SchemaSet } from "./schemas.js";
 /** Each command's usage and what it does; `cozebus --help` lists them all, `cozebus <command> --help` one. */
 const COMMANDS: ReadonlyArray<{ readonly name: string; readonly usage: string; readonly about: string }> = [
   { name: "demo", usage: "demo [--events N] [--json]", about: "the main job: workflows, an agent and a knowledge base, end to end,\nwith a summary (lost must be 0); starts a local nats-server when none is configured" },
-  { name: "events", usage: "events [--json]", about: "every event and request/reply operation: proto type, subject, delivery, package" },
+  { name: "events", usage: "events [--json]", about: "every event and request/reply operation: proto type, subject, quality of service, package" },
   { name: "pub", usage: "pub <event> <json> [--schemas F]", about: "publish one event (proto3 JSON); prints the subject and, for JetStream, stream and sequence" },
   { name: "sub", usage: "sub <event|subject-pattern> [--group G] [--count N] [--json] [--schemas F]", about: "print events as they arrive (core NATS: never takes events from durable consumers)" },
   { name: "request", usage: "request <operation> <json> [--timeout ms]", about: "send a request, print the typed reply as JSON" },

@@ -17,6 +17,22 @@ import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import { eventByType } from "./catalog.js";
 import { usageError } from "./errors.js";
 
+type QualityOfService = EventDef["qos"];
+
+/** `qos` (coze.eventbus.v1.QualityOfService) and the deprecated `delivery` (coze.eventbus.v1.Delivery) by value. */
+const QOS: Record<number, QualityOfService | undefined> = { 1: "at-most-once", 2: "at-least-once" };
+const DELIVERY: Record<number, QualityOfService | undefined> = { 1: "at-most-once", 2: "at-least-once" }; // DELIVERY_CORE, DELIVERY_JETSTREAM
+
+/**
+ * An event's quality of service from its options: `qos`, else the deprecated
+ * `delivery` (a descriptor set built from schemas older than qos, or with an
+ * options.proto that has no qos field), else at least once, the safe default
+ * (codegen refuses an event with neither).
+ */
+function qosOf(options: { readonly qos?: number; readonly delivery?: number }): QualityOfService {
+  return QOS[options.qos ?? 0] ?? DELIVERY[options.delivery ?? 0] ?? "at-least-once";
+}
+
 /**
  * Events from a FileDescriptorSet (`npm run codegen` writes one to
  * schemas/cozebus.binpb), read by reflection into the same `EventDef` shape
@@ -53,7 +69,7 @@ export class SchemaSet {
     for (const file of this.#registry.files) {
       for (const message of file.messages) {
         if (message.typeName !== ref && message.name !== ref) continue;
-        const o = (this.#eventOption ? getOption(message, this.#eventOption) : undefined) as { subject?: string; delivery?: number } | undefined;
+        const o = (this.#eventOption ? getOption(message, this.#eventOption) : undefined) as { subject?: string; qos?: number; delivery?: number } | undefined;
         if (o?.subject === undefined || o.subject === "") return undefined;
         // Template field (proto name) -> message property, as codegen writes it.
         const fields: Record<string, string> = {};
@@ -61,7 +77,7 @@ export class SchemaSet {
           const f = message.fields.find((x) => x.name === token);
           if (f !== undefined) fields[token!] = f.localName;
         }
-        return { type: message.typeName, subject: o.subject, fields, qos: o.delivery === 1 ? "at-most-once" : "at-least-once", codec: this.#codec(message) };
+        return { type: message.typeName, subject: o.subject, fields, qos: qosOf(o), codec: this.#codec(message) };
       }
     }
     return undefined;

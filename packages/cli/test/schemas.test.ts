@@ -10,6 +10,7 @@ import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import { silentLogger, startNatsServer, waitFor, type NatsServer } from "@cozebus/testing";
 import { openBus, type Bus } from "@cozebus/nats";
 import { readFileSync } from "node:fs";
+import { SchemaSet } from "../src/schemas.js";
 import { runCli } from "./run-cli.js";
 
 const require = createRequire(import.meta.url);
@@ -20,7 +21,11 @@ let bus: Bus;
 let dir: string;
 let newerSet: string;
 
-/** A schema one event newer than this build: coze.workflow.v1.WorkflowPaused, core, on coze.workflow.{workflow_id}.paused. */
+/**
+ * A schema one event newer than this build: coze.workflow.v1.WorkflowPaused, at most once, on
+ * coze.workflow.{workflow_id}.paused. Written with the deprecated delivery option, as schemas
+ * were before qos: they must still work.
+ */
 const PAUSED_PROTO = `syntax = "proto3";
 package coze.workflow.v1;
 import "coze/eventbus/v1/options.proto";
@@ -39,12 +44,37 @@ message WorkflowPaused {
 }
 `;
 
+/** Two more newer events, written with qos. */
+const QOS_PROTO = `syntax = "proto3";
+package coze.workflow.v1;
+import "coze/eventbus/v1/options.proto";
+// A workflow was nudged (at most once, declared with qos).
+message WorkflowNudged {
+  option (coze.eventbus.v1.event) = {
+    subject: "coze.workflow.{workflow_id}.nudged"
+    qos: QUALITY_OF_SERVICE_AT_MOST_ONCE
+  };
+  // The workflow.
+  string workflow_id = 1;
+}
+// A note was added to a workflow (at least once, declared with qos).
+message WorkflowNoted {
+  option (coze.eventbus.v1.event) = {
+    subject: "coze.workflow.{workflow_id}.noted"
+    qos: QUALITY_OF_SERVICE_AT_LEAST_ONCE
+  };
+  // The workflow.
+  string workflow_id = 1;
+}
+`;
+
 beforeAll(async () => {
   server = await startNatsServer();
   bus = await openBus({ servers: server.url, env: {}, logger: silentLogger });
   dir = mkdtempSync(join(tmpdir(), "cozebus-schemas-"));
   cpSync(SCHEMAS, join(dir, "schemas"), { recursive: true });
   writeFileSync(join(dir, "schemas/coze/workflow/v1/paused.proto"), PAUSED_PROTO);
+  writeFileSync(join(dir, "schemas/coze/workflow/v1/qos.proto"), QOS_PROTO);
   newerSet = join(dir, "newer.binpb");
   execFileSync(require.resolve("@bufbuild/buf/bin/buf"), ["build", "--exclude-source-info", "-o", newerSet], { cwd: join(dir, "schemas") });
 });
@@ -112,6 +142,27 @@ describe("--schemas: a descriptor set newer than the CLI", () => {
     const r = await sub;
     // Only the valid event arrived (the refused ones were never sent), with a 64-bit id beyond 2^53 intact.
     expect((JSON.parse(r.stdout) as { data: unknown }).data).toEqual({ workflowId: "wf_7", reason: "approval", executeId: "9007199254740993" });
+  });
+
+  it("reads each event's quality of service: qos, or the deprecated delivery of an older schema", () => {
+    const newer = SchemaSet.load(newerSet);
+    expect(newer.eventDef("WorkflowPaused")?.qos).toBe("at-most-once"); // delivery: DELIVERY_CORE
+    expect(newer.eventDef("WorkflowNudged")?.qos).toBe("at-most-once"); // qos: QUALITY_OF_SERVICE_AT_MOST_ONCE
+    expect(newer.eventDef("WorkflowNoted")?.qos).toBe("at-least-once"); // qos: QUALITY_OF_SERVICE_AT_LEAST_ONCE
+    // The committed set: this repository's schemas declare qos.
+    const committed = SchemaSet.load(join(SCHEMAS, "cozebus.binpb"));
+    expect(committed.eventDef("coze.workflow.v1.NodeStarted")?.qos).toBe("at-most-once");
+    expect(committed.eventDef("coze.workflow.v1.WorkflowExecutionStarted")?.qos).toBe("at-least-once");
+  });
+
+  it("pub sends an event declared with qos at most once over core NATS", async () => {
+    const sub = runCli(["sub", "WorkflowNudged", "--json", "--count", "1", "--schemas", newerSet], { NATS_SERVER_URL: server.url });
+    await waitFor("the subscriber to listen", () => sub.stderrText().includes("listening on"));
+    const ok = await runCli(["pub", "WorkflowNudged", '{"workflowId":"wf_8"}', "--schemas", newerSet, "--json"], { NATS_SERVER_URL: server.url });
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(JSON.parse(ok.stdout)).toMatchObject({ subject: "coze.workflow.wf_8.nudged", delivery: "core" });
+    const r = await sub;
+    expect((JSON.parse(r.stdout) as { data: unknown }).data).toEqual({ workflowId: "wf_8" });
   });
 
   it("a missing or malformed descriptor set is one line on stderr, exit 2, nothing sent", async () => {

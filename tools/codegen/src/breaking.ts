@@ -45,8 +45,11 @@ function modelsOf(schemasDir: string, config: CodegenConfig): DomainModel[] {
 
 /**
  * What buf breaking cannot see: custom option values. A changed subject or
- * delivery mode breaks every deployed subscriber and stream just as surely
- * as a changed field type.
+ * quality of service breaks every deployed subscriber and stream just as
+ * surely as a changed field type. The quality of service compared is the
+ * effective one, so moving from the deprecated `delivery: DELIVERY_JETSTREAM`
+ * to `qos: QUALITY_OF_SERVICE_AT_LEAST_ONCE` (what a release from before qos
+ * is compared with) is no change.
  */
 export function diffOptions(before: readonly DomainModel[], after: readonly DomainModel[]): Array<{ domain: string; change: string }> {
   const out: Array<{ domain: string; change: string }> = [];
@@ -57,7 +60,7 @@ export function diffOptions(before: readonly DomainModel[], after: readonly Doma
       if (n === undefined) out.push({ domain: old.name, change: `event ${e.type} was removed` });
       else {
         if (n.subject !== e.subject) out.push({ domain: old.name, change: `event ${e.type}: subject ${e.subject} -> ${n.subject}` });
-        if (n.delivery !== e.delivery) out.push({ domain: old.name, change: `event ${e.type}: delivery ${e.delivery} -> ${n.delivery}` });
+        if (n.qos !== e.qos) out.push({ domain: old.name, change: `event ${e.type}: qos ${e.qos} -> ${n.qos}` });
       }
     }
     for (const o of old.operations) {
@@ -90,7 +93,7 @@ export function findBreaking(root: string, config: CodegenConfig, ref: string): 
     }
   }
 
-  // 2. Subjects, delivery modes and operations, which buf ignores.
+  // 2. Subjects, qualities of service and operations, which buf ignores.
   const old = mkdtempSync(join(tmpdir(), "cozebus-breaking-old-"));
   try {
     const archive = execFileSync("git", ["archive", ref, config.schemas], { cwd: root });

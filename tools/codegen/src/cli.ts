@@ -4,15 +4,18 @@
  *
  *   cozebus-codegen            regenerate every domain's src/gen
  *   cozebus-codegen --check    fail (exit 1) when committed src/gen differs from the schemas
- *   cozebus-codegen new-event <domain> <Name> [--core]
- *                              add an event to the domain's schema, regenerate, write a changeset
+ *   cozebus-codegen new-event <domain> <Name> [--at-most-once]
+ *                              add an event to the domain's schema (qos at least once, or at most
+ *                              once; --core is the old name of --at-most-once), regenerate, write
+ *                              a changeset
  *   cozebus-codegen breaking --against <git ref> | --against-last-release [--require-changeset]
- *                              list breaking schema changes (buf breaking + subjects, delivery,
- *                              operations), each domain against its own last release tag with
+ *                              list breaking schema changes (buf breaking + subjects, qualities of
+ *                              service, operations), each domain against its own last release tag with
  *                              --against-last-release; with --require-changeset, fail unless each
  *                              affected package has a major changeset
  *
  * Run from the repository root (where codegen.config.json is).
+ * Schema warnings (the deprecated `delivery` option) go to stderr and do not fail the run.
  * Exit codes: 0 ok, 1 check found differences, 2 schema or usage error.
  */
 import { execFileSync } from "node:child_process";
@@ -47,7 +50,7 @@ const args = process.argv.slice(2);
 const root = process.cwd();
 
 function usage(): never {
-  console.error("usage: cozebus-codegen [--check] | new-event <domain> <Name> [--core] | breaking --against <git ref> [--require-changeset]");
+  console.error("usage: cozebus-codegen [--check] | new-event <domain> <Name> [--at-most-once] | breaking --against <git ref> [--require-changeset]");
   process.exit(2);
 }
 
@@ -59,7 +62,7 @@ try {
   } else if (args[0] === "new-event") {
     const [, domain, name] = args;
     if (domain === undefined || name === undefined) usage();
-    const r = newEvent(root, domain, name, args.includes("--core") ? "core" : "jetstream");
+    const r = newEvent(root, domain, name, args.includes("--at-most-once") || args.includes("--core") ? "at-most-once" : "at-least-once");
     console.log(`added ${r.message} (${r.subject}) to ${r.protoFile}`);
     for (const line of r.generated) console.log(`regenerated ${line}`);
     console.log(`wrote ${r.changeset}\nnow describe the event and its fields in the .proto comments, add fields, and run "npm run codegen"`);

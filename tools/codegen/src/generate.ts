@@ -1,4 +1,4 @@
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
@@ -50,8 +50,15 @@ function ourPlugin(): string {
   return existsSync(beside) ? beside : join(here, "..", "dist", "plugin.js");
 }
 
-/** Runs buf generate for one domain into `outDir` (which is emptied first). */
-export function generateDomain(root: string, config: CodegenConfig, domain: string, outDir: string): void {
+/** Where warnings go (the schema builds, but should change): stderr unless a caller collects them. */
+export type Warn = (line: string) => void;
+const toStderr: Warn = (line) => void process.stderr.write(`${line}\n`);
+
+/**
+ * Runs buf generate for one domain into `outDir` (which is emptied first).
+ * Returns the warnings (`WARNING: <file>: <message>: ...`), one line each.
+ */
+export function generateDomain(root: string, config: CodegenConfig, domain: string, outDir: string): string[] {
   const d = config.domains[domain];
   if (d === undefined) throw new Error(`unknown domain "${domain}" (codegen.config.json knows: ${Object.keys(config.domains).join(", ")})`);
   const manifest = join(root, d.package, "package.json");
@@ -67,10 +74,18 @@ export function generateDomain(root: string, config: CodegenConfig, domain: stri
     ],
   };
   try {
-    execFileSync(bufBinary(), ["generate", "--template", JSON.stringify(template), "--path", d.protoPath], {
+    const r = spawnSync(bufBinary(), ["generate", "--template", JSON.stringify(template), "--path", d.protoPath], {
       cwd: resolve(root, config.schemas),
       stdio: ["ignore", "pipe", "pipe"],
     });
+    if (r.error !== undefined) throw r.error;
+    if (r.status !== 0) throw Object.assign(new Error(`buf generate exited with ${r.status ?? r.signal}`), { stderr: r.stderr });
+    // The plugin's stderr reaches buf's: on success, its warnings (and any of buf's own).
+    return r.stderr
+      .toString()
+      .split("\n")
+      .map((l) => l.trim())
+      .filter(Boolean);
   } catch (err) {
     const stderr = (err as { stderr?: Buffer }).stderr?.toString().trim() ?? String(err);
     throw new Error(`codegen for ${domain} failed:\n${stderr.replace(/^Failure: plugin [^:]+: /m, "")}`);
@@ -126,8 +141,8 @@ export function buildDescriptorSet(root: string, config: CodegenConfig, outFile:
   }
 }
 
-/** Regenerates every domain into its package's src/gen. */
-export function generateAll(root: string): string[] {
+/** Regenerates every domain into its package's src/gen; warnings go to `warn` (stderr). */
+export function generateAll(root: string, warn: Warn = toStderr): string[] {
   const config = readConfig(root);
   lintSchemas(root, config);
   const done: string[] = [];
@@ -136,7 +151,7 @@ export function generateAll(root: string): string[] {
     for (const f of scaffoldPackage(root, domain, d.package, d.protoPath)) done.push(`scaffolded ${f}`);
     const tmp = mkdtempSync(join(tmpdir(), `cozebus-codegen-${domain}-`));
     try {
-      generateDomain(root, config, domain, tmp);
+      for (const w of generateDomain(root, config, domain, tmp)) warn(w);
       const gen = join(root, config.domains[domain]!.package, "src", "gen");
       rmSync(gen, { recursive: true, force: true });
       cpSync(tmp, gen, { recursive: true });
@@ -151,15 +166,15 @@ export function generateAll(root: string): string[] {
   return done;
 }
 
-/** Regenerates into temp dirs and reports every difference from the committed code. */
-export function checkAll(root: string): string[] {
+/** Regenerates into temp dirs and reports every difference from the committed code; warnings go to `warn` (stderr). */
+export function checkAll(root: string, warn: Warn = toStderr): string[] {
   const config = readConfig(root);
   lintSchemas(root, config);
   const problems: string[] = [];
   for (const domain of Object.keys(config.domains).sort()) {
     const tmp = mkdtempSync(join(tmpdir(), `cozebus-codegen-check-${domain}-`));
     try {
-      generateDomain(root, config, domain, tmp);
+      for (const w of generateDomain(root, config, domain, tmp)) warn(w);
       const gen = join(root, config.domains[domain]!.package, "src", "gen");
       for (const d of diffTrees(gen, tmp)) problems.push(`${relative(root, gen)}/${d}`);
     } finally {

@@ -1,10 +1,10 @@
 export { readSchemas } from "./read-schemas.js";
 export { checkAll, diffTrees, generateAll, generateDomain, readConfig } from "./generate.js";
-export type { CodegenConfig } from "./generate.js";
+export type { CodegenConfig, Warn } from "./generate.js";
 export { renderCatalog, renderDomainModule, renderMarkdown } from "./render.js";
 export { collide, parseTemplate } from "./validate.js";
-export type { DomainModel, EventModel, FieldModel, OperationModel, SchemaProblem } from "./model.js";
-export { formatProblem } from "./model.js";
+export type { DomainModel, EventModel, FieldModel, OperationModel, QualityOfService, SchemaProblem } from "./model.js";
+export { formatProblem, formatWarning } from "./model.js";
 export { diffOptions, findBreaking, majorChangesets } from "./breaking.js";
 export type { BreakingChange } from "./breaking.js";
 export { newEvent } from "./new-event.js";

@@ -1,4 +1,8 @@
 /** What codegen knows about a domain after reading and validating the schemas. */
+
+/** As in @cozebus/core: what an event's delivery guarantees, on any transport. */
+export type QualityOfService = "at-most-once" | "at-least-once";
+
 export interface FieldModel {
   /** Proto name, e.g. `workflow_id`. */
   readonly name: string;
@@ -21,7 +25,12 @@ export interface EventModel {
   readonly subject: string;
   /** Template fields in template order. */
   readonly subjectFields: readonly FieldModel[];
-  readonly delivery: "core" | "jetstream";
+  /**
+   * The quality of service the schema declares: `qos`, or for a schema still
+   * on the deprecated `delivery` option, its mapping (core -> at-most-once,
+   * jetstream -> at-least-once).
+   */
+  readonly qos: QualityOfService;
   readonly description: string;
   readonly fields: readonly FieldModel[];
   readonly file: string;
@@ -62,4 +71,9 @@ export interface SchemaProblem {
 
 export function formatProblem(p: SchemaProblem): string {
   return `${p.file}: ${p.element}: ${p.message}`;
+}
+
+/** A schema warning (the schema builds): one line, for stderr. */
+export function formatWarning(p: SchemaProblem): string {
+  return `WARNING: ${formatProblem(p)}`;
 }

@@ -1,6 +1,7 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync, mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { generateAll, readConfig } from "./generate.js";
+import { generateAll, readConfig, type Warn } from "./generate.js";
+import type { QualityOfService } from "./model.js";
 
 export interface NewEventResult {
   readonly protoFile: string;
@@ -14,11 +15,11 @@ const snake = (s: string): string => s.replace(/([a-z0-9])([A-Z])/g, "$1_$2").to
 
 /**
  * Adds an event to a domain's schema in one step: the message with its
- * subject and delivery option (keyed by the domain's entity id, taken from
- * its existing events), regenerated code, and a minor changeset for the
+ * subject and quality of service (keyed by the domain's entity id, taken
+ * from its existing events), regenerated code, and a minor changeset for the
  * package. The new message's comments are placeholders to fill in.
  */
-export function newEvent(root: string, domain: string, name: string, delivery: "core" | "jetstream" = "jetstream"): NewEventResult {
+export function newEvent(root: string, domain: string, name: string, qos: QualityOfService = "at-least-once", warn?: Warn): NewEventResult {
   const config = readConfig(root);
   const d = config.domains[domain];
   if (d === undefined) throw new Error(`unknown domain "${domain}"; codegen.config.json knows: ${Object.keys(config.domains).join(", ")}`);
@@ -47,7 +48,7 @@ export function newEvent(root: string, domain: string, name: string, delivery: "
     `message ${name} {`,
     "  option (coze.eventbus.v1.event) = {",
     `    subject: "${subject}"`,
-    `    delivery: ${delivery === "core" ? "DELIVERY_CORE" : "DELIVERY_JETSTREAM"}`,
+    `    qos: ${qos === "at-most-once" ? "QUALITY_OF_SERVICE_AT_MOST_ONCE" : "QUALITY_OF_SERVICE_AT_LEAST_ONCE"}`,
     "  };",
     `  // The ${domain} this event is about.`,
     `  ${idType} ${idField} = 1;`,
@@ -58,11 +59,11 @@ export function newEvent(root: string, domain: string, name: string, delivery: "
   const at = source.search(/^\/\/[^\n]*\nservice /m);
   writeFileSync(protoFile, at < 0 ? source.trimEnd() + "\n" + message : source.slice(0, at) + message.trimStart() + "\n" + source.slice(at));
 
-  const generated = generateAll(root);
+  const generated = generateAll(root, warn);
   const pkg = (JSON.parse(readFileSync(join(root, d.package, "package.json"), "utf8")) as { name: string }).name;
   const changesetDir = join(root, ".changeset");
   if (!existsSync(changesetDir)) mkdirSync(changesetDir);
   const changeset = join(changesetDir, `${domain}-${token.replace(/_/g, "-")}.md`);
-  writeFileSync(changeset, `---\n"${pkg}": minor\n---\n\nNew event \`${name}\` on \`${subject}\` (${delivery}).\n`);
+  writeFileSync(changeset, `---\n"${pkg}": minor\n---\n\nNew event \`${name}\` on \`${subject}\` (${qos}).\n`);
   return { protoFile, message: name, subject, changeset, generated };
 }

@@ -1,10 +1,66 @@
 import { create, createFileRegistry, getOption, hasOption, ScalarType, type DescExtension, type DescField, type DescFile, type DescMessage, type DescMethod, type FileRegistry } from "@bufbuild/protobuf";
 import { FileDescriptorSetSchema, type FileDescriptorProto } from "@bufbuild/protobuf/wkt";
 import { getComments } from "@bufbuild/protoplugin";
-import type { DomainModel, EventModel, FieldModel, OperationModel, SchemaProblem } from "./model.js";
+import type { DomainModel, EventModel, FieldModel, OperationModel, QualityOfService, SchemaProblem } from "./model.js";
 import { collide, example, parseTemplate, type TemplateToken } from "./validate.js";
 
-const DELIVERY: Record<number, "core" | "jetstream" | undefined> = { 1: "core", 2: "jetstream" };
+/** `qos` (coze.eventbus.v1.QualityOfService): value -> proto name and meaning. */
+const QOS: Record<number, { name: string; qos: QualityOfService } | undefined> = {
+  1: { name: "QUALITY_OF_SERVICE_AT_MOST_ONCE", qos: "at-most-once" },
+  2: { name: "QUALITY_OF_SERVICE_AT_LEAST_ONCE", qos: "at-least-once" },
+};
+/** The deprecated `delivery` (coze.eventbus.v1.Delivery): value -> proto name and the quality of service it stands for. */
+const DELIVERY: Record<number, { name: string; qos: QualityOfService } | undefined> = {
+  1: { name: "DELIVERY_CORE", qos: "at-most-once" },
+  2: { name: "DELIVERY_JETSTREAM", qos: "at-least-once" },
+};
+const QOS_LINE = (q: QualityOfService): string => `qos: ${q === "at-most-once" ? QOS[1]!.name : QOS[2]!.name}`;
+const CHOOSE = `${QOS_LINE("at-least-once")} (stored, acknowledged, retried) or ${QOS_LINE("at-most-once")} (live subscribers only)`;
+
+/**
+ * The event's quality of service from its options: `qos` when set; else the
+ * deprecated `delivery`, mapped, with a warning that names the line to write
+ * instead (so schemas written before qos still build). Both set and
+ * disagreeing, neither set, or an unknown value: a problem.
+ */
+function readQos(opt: { qos: number; delivery: number }, where: Omit<SchemaProblem, "message">, problems: SchemaProblem[], warnings: SchemaProblem[]): QualityOfService | undefined {
+  const qos = QOS[opt.qos];
+  const delivery = DELIVERY[opt.delivery];
+  if (opt.qos !== 0 && qos === undefined) {
+    problems.push({ ...where, message: `qos has the unknown value ${opt.qos}; set ${CHOOSE}` });
+    return undefined;
+  }
+  if (opt.delivery !== 0 && delivery === undefined) {
+    problems.push({
+      ...where,
+      message: `the deprecated delivery has the unknown value ${opt.delivery}; ${qos === undefined ? `replace it with ${CHOOSE}` : `remove it (${QOS_LINE(qos.qos)} says the quality of service)`}`,
+    });
+    return undefined;
+  }
+  if (qos === undefined && delivery === undefined) {
+    problems.push({ ...where, message: `qos is not set; set ${CHOOSE}` });
+    return undefined;
+  }
+  if (qos !== undefined && delivery !== undefined) {
+    if (qos.qos !== delivery.qos) {
+      problems.push({
+        ...where,
+        message: `qos: ${qos.name} (${qos.qos}) and the deprecated delivery: ${delivery.name} (${delivery.qos}) disagree; keep the qos you mean and remove the delivery line`,
+      });
+      return undefined;
+    }
+    warnings.push({ ...where, message: `delivery is deprecated and repeats qos: remove the line "delivery: ${delivery.name}"` });
+    return qos.qos;
+  }
+  if (delivery !== undefined) {
+    warnings.push({
+      ...where,
+      message: `delivery is deprecated; replace "delivery: ${delivery.name}" with "${QOS_LINE(delivery.qos)}" (the same quality of service, ${delivery.qos})`,
+    });
+    return delivery.qos;
+  }
+  return qos!.qos;
+}
 const SUBJECT_SCALARS = new Set<ScalarType>([
   ScalarType.STRING,
   ScalarType.INT32,
@@ -89,17 +145,22 @@ function moduleOf(file: DescFile): string {
 
 /**
  * Reads every file to generate, groups it by domain (`coze.<domain>.v1`),
- * and validates every template. Returns the models and all problems found
- * (not just the first).
+ * and validates every template. Returns the models, all problems found
+ * (not just the first) and the warnings: what builds but should change
+ * (the deprecated `delivery` option).
  */
-export function readSchemas(files: readonly FileDescriptorProto[], toGenerate: readonly string[]): { domains: DomainModel[]; problems: SchemaProblem[] } {
+export function readSchemas(
+  files: readonly FileDescriptorProto[],
+  toGenerate: readonly string[],
+): { domains: DomainModel[]; problems: SchemaProblem[]; warnings: SchemaProblem[] } {
   const registry: FileRegistry = createFileRegistry(create(FileDescriptorSetSchema, { file: [...files] }));
   const eventExt = registry.getExtension("coze.eventbus.v1.event");
   const opExt = registry.getExtension("coze.eventbus.v1.operation");
   const problems: SchemaProblem[] = [];
+  const warnings: SchemaProblem[] = [];
   if (!eventExt || !opExt) {
     problems.push({ file: "coze/eventbus/v1/options.proto", element: "options", message: "the cozebus options are missing: import coze/eventbus/v1/options.proto" });
-    return { domains: [], problems };
+    return { domains: [], problems, warnings };
   }
   const byDomain = new Map<string, { pkg: string; files: string[]; events: EventModel[]; operations: OperationModel[] }>();
   const located: Located[] = [];
@@ -122,14 +183,12 @@ export function readSchemas(files: readonly FileDescriptorProto[], toGenerate: r
 
     for (const msg of file.messages) {
       if (!has(msg, eventExt)) continue;
-      const opt = option<{ subject: string; delivery: number }>(msg, eventExt);
+      // An options.proto older than qos has no such field: it reads as not set.
+      const opt = option<{ subject: string; delivery: number; qos?: number }>(msg, eventExt);
       const where = { file: name, element: msg.typeName };
-      const delivery = DELIVERY[opt.delivery];
-      if (delivery === undefined) {
-        problems.push({ ...where, message: `delivery ${opt.delivery === 0 ? "is not set" : `has the unknown value ${opt.delivery}`}; set DELIVERY_CORE or DELIVERY_JETSTREAM` });
-      }
+      const qos = readQos({ qos: opt.qos ?? 0, delivery: opt.delivery }, where, problems, warnings);
       const tokens = parseTemplate(opt.subject, where, problems);
-      if (tokens === undefined || delivery === undefined) continue;
+      if (tokens === undefined || qos === undefined) continue;
       if (!checkRoot(tokens, domain, opt.subject, where, problems)) continue;
       const subjectFields = tokens.flatMap((t) => ("field" in t ? [subjectField(msg, t.field, where, problems)] : []));
       if (subjectFields.some((f) => f === undefined)) continue;
@@ -146,7 +205,7 @@ export function readSchemas(files: readonly FileDescriptorProto[], toGenerate: r
         module: moduleOf(file),
         subject: opt.subject,
         subjectFields: subjectFields as FieldModel[],
-        delivery,
+        qos,
         description: comment(msg),
         fields: msg.fields.map(fieldModel),
         file: name,
@@ -188,7 +247,7 @@ export function readSchemas(files: readonly FileDescriptorProto[], toGenerate: r
   const domains = [...byDomain.entries()]
     .sort(([a], [b]) => a.localeCompare(b))
     .map(([name, d]) => ({ name, protoPackage: d.pkg, files: d.files, events: d.events, operations: d.operations }));
-  return { domains, problems };
+  return { domains, problems, warnings };
 }
 
 function checkRoot(tokens: TemplateToken[], domain: string, subject: string, where: Omit<SchemaProblem, "message">, problems: SchemaProblem[]): boolean {

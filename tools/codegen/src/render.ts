@@ -13,7 +13,7 @@ function renderEvent(e: EventModel): string {
     `      type: ${JSON.stringify(e.type)},\n` +
     `      subject: ${JSON.stringify(e.subject)},\n` +
     `      fields: ${fieldsObject(e.subjectFields)},\n` +
-    `      qos: ${JSON.stringify(e.delivery === "core" ? "at-most-once" : "at-least-once")},\n` +
+    `      qos: ${JSON.stringify(e.qos)},\n` +
     `      codec: ${e.tsName},\n` +
     (e.description ? `      description: ${JSON.stringify(e.description)},\n` : "") +
     `    },\n`
@@ -84,7 +84,7 @@ export function renderCatalog(d: DomainModel, packageName: string): string {
           name: e.key,
           type: e.type,
           subject: e.subject,
-          delivery: e.delivery,
+          qos: e.qos,
           description: e.description,
           fields: e.fields,
         })),
@@ -111,9 +111,9 @@ export function renderMarkdown(d: DomainModel, packageName: string): string {
     `<!-- generated — do not edit. Made by @cozebus/codegen from ${d.files.join(", ")}. -->`,
     `# ${packageName} events`,
     "",
-    "| event | subject | delivery | type |",
+    "| event | subject | qos | type |",
     "|---|---|---|---|",
-    ...d.events.map((e) => `| [\`${e.key}\`](#${e.key.toLowerCase()}) | \`${e.subject}\` | ${e.delivery} | \`${e.type}\` |`),
+    ...d.events.map((e) => `| [\`${e.key}\`](#${e.key.toLowerCase()}) | \`${e.subject}\` | ${e.qos} | \`${e.type}\` |`),
     "",
   ];
   if (d.operations.length > 0) {
@@ -122,7 +122,7 @@ export function renderMarkdown(d: DomainModel, packageName: string): string {
     lines.push("");
   }
   for (const e of d.events) {
-    lines.push(`## ${e.key}`, "", e.description, "", `Subject \`${e.subject}\`, ${e.delivery}, \`${e.type}\`.`, "", "| field | type | description |", "|---|---|---|");
+    lines.push(`## ${e.key}`, "", e.description, "", `Subject \`${e.subject}\`, ${e.qos}, \`${e.type}\`.`, "", "| field | type | description |", "|---|---|---|");
     for (const f of e.fields) lines.push(`| \`${f.prop}\` | \`${f.type}\` | ${f.description.replace(/\|/g, "\\|")} |`);
     lines.push("");
   }

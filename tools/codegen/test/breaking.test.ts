@@ -1,4 +1,4 @@
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -37,8 +37,17 @@ service DemoService {
 }
 `;
 
-/** A git repository whose first commit has V1; returns it with the schema file's path. */
-function gitRepo(): { root: string; file: string } {
+/** V1 as released before qos existed; V1 with qos instead of delivery, the same quality of service. */
+const V1_QOS = V1.replace("delivery: DELIVERY_JETSTREAM", "qos: QUALITY_OF_SERVICE_AT_LEAST_ONCE");
+
+const git = (root: string, ...a: string[]): void => void execFileSync("git", ["-c", "user.email=t@t", "-c", "user.name=t", ...a], { cwd: root, stdio: "ignore" });
+
+/**
+ * A git repository whose first commit has `base` (V1); returns it with the
+ * schema file's path. `oldOptions`: commit options.proto as it was before
+ * qos (what a release from then contains); the working tree has today's.
+ */
+function gitRepo(base = V1, oldOptions = false): { root: string; file: string } {
   const root = mkdtempSync(join(tmpdir(), "cozebus-breaking-test-"));
   roots.push(root);
   mkdirSync(join(root, "schemas/coze/demo/v1"), { recursive: true });
@@ -47,16 +56,19 @@ function gitRepo(): { root: string; file: string } {
   writeFileSync(join(root, "schemas/buf.yaml"), "version: v2\nmodules:\n  - path: .\nbreaking:\n  use:\n    - FILE\n");
   writeFileSync(join(root, "pkg/package.json"), JSON.stringify({ name: "@test/demo" }));
   const file = join(root, "schemas/coze/demo/v1/demo.proto");
-  writeFileSync(file, V1);
-  const git = (...a: string[]): void => void execFileSync("git", a, { cwd: root, stdio: "ignore" });
-  git("init", "-q", "-b", "main");
-  git("-c", "user.email=t@t", "-c", "user.name=t", "add", ".");
-  git("-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "v1");
+  writeFileSync(file, base);
+  writeFileSync(join(root, "codegen.config.json"), JSON.stringify(config));
+  const options = join(root, "schemas/coze/eventbus/v1/options.proto");
+  if (oldOptions) writeFileSync(options, readFileSync(join(import.meta.dirname, "fixtures/options-before-qos.proto")));
+  git(root, "init", "-q", "-b", "main");
+  git(root, "add", ".");
+  git(root, "commit", "-qm", "v1");
+  if (oldOptions) cpSync(join(repo, "schemas/coze/eventbus/v1/options.proto"), options);
   return { root, file };
 }
 
-function changesAfter(edit: (src: string) => string): string[] {
-  const { root, file } = gitRepo();
+function changesAfter(edit: (src: string) => string, base = V1, oldOptions = false): string[] {
+  const { root, file } = gitRepo(base, oldOptions);
   writeFileSync(file, edit(readFileSync(file, "utf8")));
   return findBreaking(root, config, "main").map((c) => `${c.package}: ${c.change}`);
 }
@@ -82,8 +94,43 @@ describe("codegen breaking", () => {
     ]);
   });
 
-  it("a delivery change, which buf does not see", () => {
-    expect(changesAfter((s) => s.replace("DELIVERY_JETSTREAM", "DELIVERY_CORE"))).toEqual(["@test/demo: event coze.demo.v1.Happened: delivery jetstream -> core"]);
+  it("a change of the deprecated delivery, which buf does not see, is a change of qos", () => {
+    expect(changesAfter((s) => s.replace("DELIVERY_JETSTREAM", "DELIVERY_CORE"))).toEqual(["@test/demo: event coze.demo.v1.Happened: qos at-least-once -> at-most-once"]);
+  });
+
+  it("a qos change, which buf does not see", () => {
+    expect(changesAfter((s) => s.replace("QUALITY_OF_SERVICE_AT_LEAST_ONCE", "QUALITY_OF_SERVICE_AT_MOST_ONCE"), V1_QOS)).toEqual([
+      "@test/demo: event coze.demo.v1.Happened: qos at-least-once -> at-most-once",
+    ]);
+  });
+
+  it("delivery: DELIVERY_JETSTREAM -> qos: QUALITY_OF_SERVICE_AT_LEAST_ONCE (the same effective qos) is not breaking, against a release from before qos", () => {
+    expect(changesAfter(() => V1_QOS, V1, true)).toEqual([]);
+    expect(changesAfter(() => V1_QOS.replace("QUALITY_OF_SERVICE_AT_LEAST_ONCE", "QUALITY_OF_SERVICE_AT_LEAST_ONCE delivery: DELIVERY_JETSTREAM"), V1, true)).toEqual([]);
+  });
+
+  it("delivery: DELIVERY_JETSTREAM -> qos: QUALITY_OF_SERVICE_AT_MOST_ONCE is breaking", () => {
+    expect(changesAfter(() => V1.replace("delivery: DELIVERY_JETSTREAM", "qos: QUALITY_OF_SERVICE_AT_MOST_ONCE"), V1, true)).toEqual([
+      "@test/demo: event coze.demo.v1.Happened: qos at-least-once -> at-most-once",
+    ]);
+  });
+
+  it("breaking --against-last-release --require-changeset passes after the migration to qos (the CLI, against a release tag)", () => {
+    const { root, file } = gitRepo(V1, true);
+    git(root, "tag", "@test/demo@1.0.0");
+    writeFileSync(file, V1_QOS);
+    git(root, "commit", "-qam", "qos");
+    const cli = (): { status: number | null; stdout: string; stderr: string } =>
+      spawnSync(process.execPath, [join(repo, "tools/codegen/dist/cli.js"), "breaking", "--against-last-release", "--require-changeset"], { cwd: root, encoding: "utf8" });
+    let r = cli();
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toBe("no breaking schema changes since @test/demo@1.0.0 for @test/demo\n");
+    // The same run does catch a changed quality of service.
+    writeFileSync(file, V1_QOS.replace("QUALITY_OF_SERVICE_AT_LEAST_ONCE", "QUALITY_OF_SERVICE_AT_MOST_ONCE"));
+    r = cli();
+    expect(r.status).toBe(1);
+    expect(r.stdout).toContain("@test/demo: event coze.demo.v1.Happened: qos at-least-once -> at-most-once");
+    expect(r.stderr).toMatch(/no major changeset: @test\/demo/);
   });
 
   it("an operation subject change", () => {

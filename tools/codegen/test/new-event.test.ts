@@ -23,16 +23,26 @@ function copyOfRepo(): string {
   return root;
 }
 
+describe("this repository's schemas", () => {
+  it("declare qos, not the deprecated delivery: codegen warns about nothing", () => {
+    const root = copyOfRepo();
+    const warnings: string[] = [];
+    generateAll(root, (w) => warnings.push(w));
+    expect(warnings).toEqual([]);
+    for (const d of ["workflow", "agent", "knowledge"]) expect(readFileSync(join(root, `schemas/coze/${d}/v1/${d}.proto`), "utf8")).not.toMatch(/\bdelivery:/);
+  });
+});
+
 describe("codegen new-event", () => {
   it("adds the message with its option, regenerates, and writes a minor changeset", () => {
     const root = copyOfRepo();
     const r = newEvent(root, "workflow", "WorkflowExecutionPaused");
     expect(r.subject).toBe("coze.workflow.{workflow_id}.execution_paused");
     const proto = readFileSync(r.protoFile, "utf8");
-    expect(proto).toMatch(/message WorkflowExecutionPaused \{\n  option \(coze\.eventbus\.v1\.event\) = \{\n    subject: "coze\.workflow\.\{workflow_id\}\.execution_paused"\n    delivery: DELIVERY_JETSTREAM\n  \};\n  \/\/ The workflow this event is about\.\n  string workflow_id = 1;\n\}/);
+    expect(proto).toMatch(/message WorkflowExecutionPaused \{\n  option \(coze\.eventbus\.v1\.event\) = \{\n    subject: "coze\.workflow\.\{workflow_id\}\.execution_paused"\n    qos: QUALITY_OF_SERVICE_AT_LEAST_ONCE\n  \};\n  \/\/ The workflow this event is about\.\n  string workflow_id = 1;\n\}/);
     expect(proto.indexOf("message WorkflowExecutionPaused")).toBeLessThan(proto.indexOf("service WorkflowService"));
     expect(readFileSync(join(root, "packages/workflow/src/gen/workflow.events.ts"), "utf8")).toMatch(/executionPaused: \{\n\s+type: "coze\.workflow\.v1\.WorkflowExecutionPaused"/);
-    expect(readFileSync(r.changeset, "utf8")).toBe('---\n"@cozebus/workflow": minor\n---\n\nNew event `WorkflowExecutionPaused` on `coze.workflow.{workflow_id}.execution_paused` (jetstream).\n');
+    expect(readFileSync(r.changeset, "utf8")).toBe('---\n"@cozebus/workflow": minor\n---\n\nNew event `WorkflowExecutionPaused` on `coze.workflow.{workflow_id}.execution_paused` (at-least-once).\n');
     expect(checkAll(root)).toEqual([]);
   });
 
@@ -51,11 +61,13 @@ describe("codegen new-event", () => {
     expect(checkAll(root)).toEqual(["schemas/cozebus.binpb: generated but not committed"]);
   });
 
-  it("uses the domain's id type (int64 for agents) and core delivery on request", () => {
+  it("uses the domain's id type (int64 for agents) and at most once on request", () => {
     const root = copyOfRepo();
-    const r = newEvent(root, "agent", "AgentArchived", "core");
+    const r = newEvent(root, "agent", "AgentArchived", "at-most-once");
     const proto = readFileSync(r.protoFile, "utf8");
-    expect(proto).toMatch(/subject: "coze\.agent\.\{agent_id\}\.archived"\n    delivery: DELIVERY_CORE/);
+    expect(proto).toMatch(/subject: "coze\.agent\.\{agent_id\}\.archived"\n    qos: QUALITY_OF_SERVICE_AT_MOST_ONCE/);
+    expect(readFileSync(join(root, "packages/agent/src/gen/agent.events.ts"), "utf8")).toMatch(/subject: "coze\.agent\.\{agent_id\}\.archived",\n\s+fields: \{ agent_id: "agentId" \},\n\s+qos: "at-most-once",/);
+    expect(readFileSync(r.changeset, "utf8")).toContain("(at-most-once).");
     expect(proto).toMatch(/message AgentArchived \{[\s\S]*?int64 agent_id = 1;/);
   });
 
@@ -75,7 +87,7 @@ describe("a new domain", () => {
     mkdirSync(join(root, "schemas/coze/billing/v1"), { recursive: true });
     writeFileSync(
       join(root, "schemas/coze/billing/v1/billing.proto"),
-      'syntax = "proto3";\npackage coze.billing.v1;\nimport "coze/eventbus/v1/options.proto";\n// An invoice was paid.\nmessage InvoicePaid {\n  option (coze.eventbus.v1.event) = { subject: "coze.billing.{account_id}.invoice_paid" delivery: DELIVERY_JETSTREAM };\n  // The account.\n  string account_id = 1;\n  // Amount in cents.\n  int64 amount_cents = 2;\n}\n',
+      'syntax = "proto3";\npackage coze.billing.v1;\nimport "coze/eventbus/v1/options.proto";\n// An invoice was paid.\nmessage InvoicePaid {\n  option (coze.eventbus.v1.event) = { subject: "coze.billing.{account_id}.invoice_paid" qos: QUALITY_OF_SERVICE_AT_LEAST_ONCE };\n  // The account.\n  string account_id = 1;\n  // Amount in cents.\n  int64 amount_cents = 2;\n}\n',
     );
     const cfg = JSON.parse(readFileSync(join(root, "codegen.config.json"), "utf8")) as { domains: Record<string, unknown> };
     cfg.domains["billing"] = { protoPath: "coze/billing", package: "packages/billing" };
@@ -84,7 +96,12 @@ describe("a new domain", () => {
     expect(done).toContain("scaffolded packages/billing/package.json");
     expect(done).toContain("scaffolded packages/billing/src/index.ts");
     expect(readFileSync(join(root, "packages/billing/src/gen/billing.events.ts"), "utf8")).toMatch(/invoicePaid: \{/);
-    expect(readFileSync(join(root, "packages/billing/src/index.ts"), "utf8")).toMatch(/export function billing\(bus: Bus\): DomainClient<typeof billingDomain>/);
+    expect(readFileSync(join(root, "packages/billing/src/index.ts"), "utf8")).toMatch(/export function billing\(bus: TransportLike\): DomainClient<typeof billingDomain>/);
+    expect(readFileSync(join(root, "packages/billing/src/index.ts"), "utf8")).toContain('import { domainClient, type DomainClient, type DomainEvent, type TransportLike } from "@cozebus/core";');
+    expect((JSON.parse(readFileSync(join(root, "packages/billing/package.json"), "utf8")) as { dependencies: Record<string, string> }).dependencies).toEqual({
+      "@bufbuild/protobuf": "^2.17.0",
+      "@cozebus/core": "^0.1.0",
+    });
     expect((JSON.parse(readFileSync(join(root, "packages/billing/package.json"), "utf8")) as { name: string }).name).toBe("@cozebus/billing");
     expect(generateAll(root).some((l) => l.startsWith("scaffolded"))).toBe(false); // only once
     expect(checkAll(root)).toEqual([]);

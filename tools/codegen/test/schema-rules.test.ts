@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -29,10 +30,15 @@ function repoWith(body: string): string {
 }
 
 function generate(body: string): string {
+  return generateWarning(body).out;
+}
+
+/** Generates, returning the output directory and the warnings (stderr lines). */
+function generateWarning(body: string): { out: string; warnings: string[] } {
   const root = repoWith(body);
   const out = join(root, "out");
-  generateDomain(root, config, "demo", out);
-  return out;
+  const warnings = generateDomain(root, config, "demo", out);
+  return { out, warnings };
 }
 
 function problems(body: string): string {
@@ -44,9 +50,12 @@ function problems(body: string): string {
   throw new Error("codegen accepted a schema it should have refused");
 }
 
-/** An event message; every field gets a comment unless `bare` (comments are required). */
-const event = (subject: string, fields: string, delivery = "DELIVERY_JETSTREAM", bare = false): string =>
-  `// A thing happened.\nmessage Thing {\n  option (coze.eventbus.v1.event) = { subject: "${subject}" delivery: ${delivery} };\n${bare ? fields : documented(fields)}\n}`;
+const AT_LEAST_ONCE = "qos: QUALITY_OF_SERVICE_AT_LEAST_ONCE";
+const AT_MOST_ONCE = "qos: QUALITY_OF_SERVICE_AT_MOST_ONCE";
+
+/** An event message with `qos` (the options after the subject); every field gets a comment unless `bare` (comments are required). */
+const event = (subject: string, fields: string, qos = AT_LEAST_ONCE, bare = false): string =>
+  `// A thing happened.\nmessage Thing {\n  option (coze.eventbus.v1.event) = { subject: "${subject}" ${qos} };\n${bare ? fields : documented(fields)}\n}`;
 const documented = (fields: string): string =>
   fields
     .split("\n")
@@ -71,13 +80,34 @@ describe("template validation: each rule names the file, the message and what to
     ["another root", event("acme.demo.{id}.x", "  string id = 1;"), /must start with "coze\.demo\."/],
     ["another domain", event("coze.other.{id}.x", "  string id = 1;"), /must start with "coze\.demo\."/],
     ["an event without a comment", event("coze.demo.{id}.x", "  string id = 1;").replace("// A thing happened.\n", ""), /Thing: has no comment; describe when the event happens/],
-    ["a field without a comment", event("coze.demo.{id}.x", "  // Id.\n  string id = 1;\n  string note = 2;", "DELIVERY_CORE", true), /Thing: field note has no comment/],
-    ["delivery not set", event("coze.demo.{id}.x", "  string id = 1;", "DELIVERY_UNSPECIFIED"), /delivery is not set; set DELIVERY_CORE or DELIVERY_JETSTREAM/],
-    ["an unknown delivery value", event("coze.demo.{id}.x", "  string id = 1;", "7"), /delivery has the unknown value 7/],
+    ["a field without a comment", event("coze.demo.{id}.x", "  // Id.\n  string id = 1;\n  string note = 2;", AT_MOST_ONCE, true), /Thing: field note has no comment/],
+    [
+      "qos not set",
+      event("coze.demo.{id}.x", "  string id = 1;", ""),
+      /Thing: qos is not set; set qos: QUALITY_OF_SERVICE_AT_LEAST_ONCE \(stored, acknowledged, retried\) or qos: QUALITY_OF_SERVICE_AT_MOST_ONCE \(live subscribers only\)/,
+    ],
+    ["qos set to unspecified", event("coze.demo.{id}.x", "  string id = 1;", "qos: QUALITY_OF_SERVICE_UNSPECIFIED"), /Thing: qos is not set; set qos: QUALITY_OF_SERVICE_AT_LEAST_ONCE/],
+    ["the deprecated delivery set to unspecified, qos not set", event("coze.demo.{id}.x", "  string id = 1;", "delivery: DELIVERY_UNSPECIFIED"), /Thing: qos is not set/],
+    ["an unknown qos value", event("coze.demo.{id}.x", "  string id = 1;", "qos: 7"), /Thing: qos has the unknown value 7; set qos: QUALITY_OF_SERVICE_AT_LEAST_ONCE/],
+    [
+      "an unknown value of the deprecated delivery",
+      event("coze.demo.{id}.x", "  string id = 1;", "delivery: 7"),
+      /Thing: the deprecated delivery has the unknown value 7; replace it with qos: QUALITY_OF_SERVICE_AT_LEAST_ONCE/,
+    ],
+    [
+      "qos and the deprecated delivery disagreeing (at least once vs core)",
+      event("coze.demo.{id}.x", "  string id = 1;", "qos: QUALITY_OF_SERVICE_AT_LEAST_ONCE delivery: DELIVERY_CORE"),
+      /demo\.proto: coze\.demo\.v1\.Thing: qos: QUALITY_OF_SERVICE_AT_LEAST_ONCE \(at-least-once\) and the deprecated delivery: DELIVERY_CORE \(at-most-once\) disagree; keep the qos you mean and remove the delivery line/,
+    ],
+    [
+      "qos and the deprecated delivery disagreeing (at most once vs JetStream)",
+      event("coze.demo.{id}.x", "  string id = 1;", "delivery: DELIVERY_JETSTREAM qos: QUALITY_OF_SERVICE_AT_MOST_ONCE"),
+      /qos: QUALITY_OF_SERVICE_AT_MOST_ONCE \(at-most-once\) and the deprecated delivery: DELIVERY_JETSTREAM \(at-least-once\) disagree/,
+    ],
     [
       "two events that can produce the same subject",
       event("coze.demo.{id}.done", "  string id = 1;") +
-        `\n// Other.\nmessage Other {\n  option (coze.eventbus.v1.event) = { subject: "coze.demo.fixed.{what}" delivery: DELIVERY_CORE };\n  // What.\n  string what = 1;\n}`,
+        `\n// Other.\nmessage Other {\n  option (coze.eventbus.v1.event) = { subject: "coze.demo.fixed.{what}" qos: QUALITY_OF_SERVICE_AT_MOST_ONCE };\n  // What.\n  string what = 1;\n}`,
       /Other: subject "coze\.demo\.fixed\.\{what\}" collides with coze\.demo\.v1\.Thing \("coze\.demo\.\{id\}\.done"\): both can produce "coze\.demo\.fixed\.done"/,
     ],
     [
@@ -91,7 +121,7 @@ describe("template validation: each rule names the file, the message and what to
   });
 
   it("reports every problem at once, not only the first", () => {
-    const msg = problems(event("coze.demo.{missing}.x", "  string id = 1;") + `\n// Two.\nmessage Two {\n  option (coze.eventbus.v1.event) = { subject: "coze.demo.*.y" delivery: DELIVERY_CORE };\n  // Id.\n  string id = 1;\n}`);
+    const msg = problems(event("coze.demo.{missing}.x", "  string id = 1;") + `\n// Two.\nmessage Two {\n  option (coze.eventbus.v1.event) = { subject: "coze.demo.*.y" qos: QUALITY_OF_SERVICE_AT_MOST_ONCE };\n  // Id.\n  string id = 1;\n}`);
     expect(msg).toMatch(/2 schema problem\(s\)/);
     expect(msg).toMatch(/\{missing\}/);
     expect(msg).toMatch(/wildcard/);
@@ -100,7 +130,7 @@ describe("template validation: each rule names the file, the message and what to
 
 describe("output", () => {
   const good =
-    event("coze.demo.{id}.happened", "  // The thing's id.\n  int64 id = 1;\n  // A note.\n  string note = 2;", "DELIVERY_JETSTREAM", true) +
+    event("coze.demo.{id}.happened", "  // The thing's id.\n  int64 id = 1;\n  // A note.\n  string note = 2;", AT_LEAST_ONCE, true) +
     `\nmessage AskRequest { string id = 1; }\nmessage AskReply { string answer = 1; }\n// Demo operations.\nservice DemoService {\n  // Asks.\n  rpc Ask(AskRequest) returns (AskReply) { option (coze.eventbus.v1.operation) = { subject: "coze.demo.{id}.ask" timeout_ms: 1500 }; }\n}`;
 
   it("is deterministic: two runs write identical files", () => {
@@ -120,7 +150,16 @@ describe("output", () => {
       { name: "id", prop: "id", type: "int64", description: "The thing's id." },
       { name: "note", prop: "note", type: "string", description: "A note." },
     ]);
-    expect(readFileSync(join(out, "EVENTS.md"), "utf8")).toMatch(/\| \[`thing`\]\(#thing\) \| `coze\.demo\.\{id\}\.happened` \| jetstream \|/);
+    expect(readFileSync(join(out, "EVENTS.md"), "utf8")).toMatch(/\| event \| subject \| qos \| type \|\n\|---\|---\|---\|---\|\n\| \[`thing`\]\(#thing\) \| `coze\.demo\.\{id\}\.happened` \| at-least-once \|/);
+    expect(readFileSync(join(out, "EVENTS.md"), "utf8")).toContain("Subject `coze.demo.{id}.happened`, at-least-once, `coze.demo.v1.Thing`.");
+    expect(JSON.parse(readFileSync(join(out, "catalog.json"), "utf8"))).toMatchObject({ events: [{ name: "thing", qos: "at-least-once" }] });
+  });
+
+  it("at most once is generated as such, and a schema with qos has no warnings", () => {
+    const { out, warnings } = generateWarning(event("coze.demo.{id}.ticked", "  string id = 1;", AT_MOST_ONCE));
+    expect(warnings).toEqual([]);
+    expect(readFileSync(join(out, "demo.events.ts"), "utf8")).toMatch(/fields: \{ id: "id" \},\n\s+qos: "at-most-once",/);
+    expect(JSON.parse(readFileSync(join(out, "catalog.json"), "utf8"))).toMatchObject({ events: [{ qos: "at-most-once" }] });
   });
 
   it("the check reports a hand edit of generated code", () => {
@@ -128,5 +167,37 @@ describe("output", () => {
     const b = generate(good);
     writeFileSync(join(b, "demo.events.ts"), readFileSync(join(b, "demo.events.ts"), "utf8") + "// edited\n");
     expect(diffTrees(a, b)).toEqual(["demo.events.ts: differs"]);
+  });
+});
+
+describe("the deprecated delivery option: old schemas still build, with a warning naming the line to write", () => {
+  it.each<[string, string, string]>([
+    ["DELIVERY_CORE", "at-most-once", "QUALITY_OF_SERVICE_AT_MOST_ONCE"],
+    ["DELIVERY_JETSTREAM", "at-least-once", "QUALITY_OF_SERVICE_AT_LEAST_ONCE"],
+  ])("delivery: %s is generated as %s, with one warning", (delivery, qos, replacement) => {
+    const { out, warnings } = generateWarning(event("coze.demo.{id}.x", "  string id = 1;", `delivery: ${delivery}`));
+    expect(warnings).toEqual([
+      `WARNING: coze/demo/v1/demo.proto: coze.demo.v1.Thing: delivery is deprecated; replace "delivery: ${delivery}" with "qos: ${replacement}" (the same quality of service, ${qos})`,
+    ]);
+    expect(readFileSync(join(out, "demo.events.ts"), "utf8")).toContain(`qos: ${JSON.stringify(qos)},`);
+    expect(JSON.parse(readFileSync(join(out, "catalog.json"), "utf8"))).toMatchObject({ events: [{ qos }] });
+  });
+
+  it("qos and delivery that agree build with qos, and a warning to remove the delivery line", () => {
+    const { out, warnings } = generateWarning(event("coze.demo.{id}.x", "  string id = 1;", "qos: QUALITY_OF_SERVICE_AT_MOST_ONCE delivery: DELIVERY_CORE"));
+    expect(warnings).toEqual(['WARNING: coze/demo/v1/demo.proto: coze.demo.v1.Thing: delivery is deprecated and repeats qos: remove the line "delivery: DELIVERY_CORE"']);
+    expect(readFileSync(join(out, "demo.events.ts"), "utf8")).toContain('qos: "at-most-once",');
+  });
+
+  it("cozebus-codegen prints the warning on stderr and still generates (exit 0)", () => {
+    const root = repoWith(event("coze.demo.{id}.x", "  string id = 1;", "delivery: DELIVERY_JETSTREAM"));
+    writeFileSync(join(root, "codegen.config.json"), JSON.stringify(config));
+    const r = spawnSync(process.execPath, [join(repo, "tools/codegen/dist/cli.js")], { cwd: root, encoding: "utf8" });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toBe(
+      'WARNING: coze/demo/v1/demo.proto: coze.demo.v1.Thing: delivery is deprecated; replace "delivery: DELIVERY_JETSTREAM" with "qos: QUALITY_OF_SERVICE_AT_LEAST_ONCE" (the same quality of service, at-least-once)\n',
+    );
+    expect(r.stdout).toMatch(/demo -> pkg\/src\/gen/);
+    expect(readFileSync(join(root, "pkg/src/gen/demo.events.ts"), "utf8")).toContain('qos: "at-least-once",');
   });
 });
