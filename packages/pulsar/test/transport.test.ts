@@ -243,3 +243,104 @@ describe("shutdown", () => {
     await sub2.stop();
   });
 });
+
+describe("subscriptions over several topics", () => {
+  it('events: "domain" takes every topic of the domain that exists when it subscribes', async () => {
+    const t1 = freshTemplate("dom");
+    const t2 = freshTemplate("dom");
+    await bus.provision({ domain: "dom", events: [t1, t2].map((template) => ({ template, qos: "at-least-once" as const, type: "coze.dom.v1.T" })), operations: [] });
+    const r = recorder();
+    const sub = await bus.subscribe({ domain: "dom", group: "all", qos: "at-least-once", events: "domain" }, r.handler);
+    await bus.publish(event(t1, "one"));
+    await bus.publish(event(t2, "two"));
+    await until(() => r.seen.length === 2, "events of both topics");
+    expect(r.seen.map((d) => d.subject).sort()).toEqual([t1.build({ workflow_id: "one" }), t2.build({ workflow_id: "two" })].sort());
+    await sub.stop();
+  });
+});
+
+describe("Key_Shared: per-key order across instances", () => {
+  it("3,000 events over 30 keys, 3 instances, one killed mid-stream: no loss, no order violation among what the survivors handled", async () => {
+    const tpl = freshTemplate();
+    const KEYS = 30;
+    const PER_KEY = 100;
+    const victimBus = await connectPulsar({ webServiceUrl: broker.webServiceUrl, env: {}, onError: () => {} });
+    // Handling order as each consumer starts a handler: [consumer, key, seq].
+    const log: Array<[string, number, number]> = [];
+    const acked = new Set<string>();
+    let killed = false;
+    const handler = (name: string) => async (d: Delivery): Promise<Outcome> => {
+      const [k, s] = text(d).split(":").map(Number) as [number, number];
+      if (name === "victim" && killed) await new Promise(() => {}); // a crashed process: never settles
+      log.push([name, k, s]);
+      await sleep(Math.random() < 0.1 ? 2 : 0);
+      if (name === "victim" && killed) await new Promise(() => {});
+      acked.add(`${k}:${s}`);
+      return ACK;
+    };
+    const ordered = (b: PulsarTransport, name: string) => b.subscribe(spec(tpl, "keyed", { orderBy: "key", concurrency: 4 }), handler(name));
+    const subs = [await ordered(bus, "a"), await ordered(bus, "b")];
+    await ordered(victimBus, "victim");
+    const events = [];
+    for (let s = 0; s < PER_KEY; s++) for (let k = 0; k < KEYS; k++) events.push(event(tpl, `k${k}`, `${k}:${s}`));
+    const published = bus.publishBatch(events);
+    await until(() => log.length >= 1000, "a third of the events handled", 60_000);
+    killed = true;
+    const killedAt = log.length;
+    const victimBefore = log.filter(([c]) => c === "victim").length;
+    await victimBus.wire.close(); // its sockets drop with handlers still running: like a crash
+    expect((await published).every((r) => r.ok)).toBe(true);
+    await until(() => acked.size === KEYS * PER_KEY, "every event acked", 120_000);
+
+    // Per key, what the survivors handled must come in order (strictly increasing).
+    let violations = 0;
+    const last = new Map<number, number>();
+    for (const [c, k, s] of log) {
+      if (c === "victim") continue;
+      const prev = last.get(k);
+      if (prev !== undefined && s <= prev) violations++;
+      last.set(k, Math.max(prev ?? -1, s));
+    }
+    const per = (c: string) => log.filter(([x]) => x === c).length;
+    const duplicates = log.length - new Set(log.map(([, k, s]) => `${k}:${s}`)).size;
+    console.log(
+      `Key_Shared: ${KEYS * PER_KEY} events, killed the victim after ${killedAt} handled (victim had ${victimBefore}); handled a=${per("a")} b=${per("b")} victim=${per("victim")}; duplicates=${duplicates}; order violations among survivors=${violations}`,
+    );
+    expect(acked.size).toBe(KEYS * PER_KEY);
+    expect(violations).toBe(0);
+    await Promise.all(subs.map((s) => s.stop()));
+  }, 180_000);
+});
+
+describe("failures", () => {
+  it("an unreachable broker is a ConnectError naming where the URL came from", async () => {
+    const e1 = await connectPulsar({ env: { PULSAR_WEB_SERVICE_URL: "http://127.0.0.1:1" }, requestTimeoutMs: 2000 }).catch((e: unknown) => e);
+    expect(isCozebusError(e1, "CONNECT_FAILED")).toBe(true);
+    expect((e1 as Error).message).toContain("PULSAR_WEB_SERVICE_URL");
+    const e2 = await connectPulsar({ env: { MQ_NAME_SERVER: "pulsar://pulsar.invalid:6650" }, requestTimeoutMs: 2000 }).catch((e: unknown) => e);
+    expect(isCozebusError(e2, "CONNECT_FAILED")).toBe(true);
+    expect((e2 as Error).message).toContain("MQ_NAME_SERVER");
+  });
+
+  it("the broker restarts: nothing is lost, the consumer resumes, sends made while it is down go out after", async () => {
+    const tpl = freshTemplate();
+    const own = await connectPulsar({ webServiceUrl: broker.webServiceUrl, env: {}, sendTimeoutMs: 120_000, onError: () => {} });
+    const r = recorder();
+    const sub = await own.subscribe(spec(tpl, "restart", { concurrency: 4 }), r.handler);
+    await own.publishBatch(Array.from({ length: 50 }, (_, i) => event(tpl, `before${i}`)));
+    await until(() => r.seen.length >= 50, "the first 50");
+    const t0 = Date.now();
+    const restarting = broker.restart();
+    await sleep(500);
+    const during = own.publishBatch(Array.from({ length: 20 }, (_, i) => event(tpl, `during${i}`)));
+    await restarting;
+    console.log(`broker restart took ${Date.now() - t0} ms`);
+    expect((await during).every((x) => x.ok)).toBe(true);
+    await own.publishBatch(Array.from({ length: 30 }, (_, i) => event(tpl, `after${i}`)));
+    const distinct = () => new Set(r.seen.map(text)).size;
+    await until(() => distinct() === 100, "all 100 events after the restart", 120_000);
+    console.log(`restart: ${r.seen.length} deliveries of 100 events`);
+    await sub.stop();
+    await own.close();
+  }, 240_000);
+});
