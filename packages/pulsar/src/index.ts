@@ -1,0 +1,19 @@
+/**
+ * @cozebus/pulsar — the Apache Pulsar transport behind the cozebus port,
+ * over the broker's WebSocket and admin REST APIs. This file is the whole
+ * public surface.
+ */
+export { connectPulsar } from "./connect.js";
+export { PulsarTransport, PULSAR_FEATURES } from "./transport/pulsar-transport.js";
+export { DeadLetters } from "./dead-letters.js";
+export type { DeadLetter, ReplayResult } from "./dead-letters.js";
+export { drainOnSignals } from "./shutdown.js";
+export type { DrainOnSignalsOptions } from "./shutdown.js";
+export type { PulsarOptions } from "./config/options.js";
+export { resolveConfig, describeConfig } from "./config/resolve.js";
+export type { ResolvedConfig } from "./config/resolve.js";
+export { ENV } from "./config/env.js";
+export type { EnvName } from "./config/env.js";
+export { topicLocalName, deadLetterLocalName, messageKey, DLQ_SUBSCRIPTION, PROP } from "./mapping.js";
+export { readableMessageId } from "./wire/message-id.js";
+export type { PulsarWire, WireProducer, WireConsumer, ConsumerOptions, ConsumerHooks, IncomingMessage, OutgoingMessage, SendReceipt, SubscriptionType } from "./wire/types.js";

@@ -1,0 +1,117 @@
+import { ConnectError } from "@cozebus/core/transport";
+import { reasonOf, statusError, type RestClient } from "./rest.js";
+
+/** A peeked message of the admin REST API (`.../subscription/<sub>/position/<n>`). */
+export interface PeekedMessage {
+  /** `ledger:entry`, as the REST API says it. */
+  readonly id: string;
+  readonly data: Uint8Array;
+  /** Property names lower-cased (they travel as HTTP headers). */
+  readonly properties: Record<string, string>;
+  readonly key: string | undefined;
+  readonly publishTime: string | undefined;
+}
+
+const enc = encodeURIComponent;
+
+/** The admin REST calls the transport makes (provisioning, topic discovery, dead letters). */
+export class Admin {
+  constructor(readonly rest: RestClient) {}
+
+  #topicPath(topic: string): string {
+    const m = /^persistent:\/\/([^/]+)\/([^/]+)\/(.+)$/.exec(topic);
+    if (!m) throw new Error(`not a persistent topic: ${topic}`);
+    return `/admin/v2/persistent/${enc(m[1]!)}/${enc(m[2]!)}/${enc(m[3]!)}`;
+  }
+
+  /** GET /admin/v2/clusters: answers for any accepted token, so it checks reachability and the credentials at once. */
+  async clusters(): Promise<string[]> {
+    const res = await this.rest.expect("GET", "/admin/v2/clusters", [200], "the admin API (GET /admin/v2/clusters)");
+    return res.json<string[]>();
+  }
+
+  /** Non-partitioned persistent topics of a namespace (full names). */
+  async topics(tenant: string, ns: string): Promise<string[]> {
+    const res = await this.rest.expect("GET", `/admin/v2/persistent/${enc(tenant)}/${enc(ns)}`, [200], `the topics of namespace ${tenant}/${ns}`);
+    return res.json<string[]>();
+  }
+
+  async namespaceExists(tenant: string, ns: string): Promise<boolean> {
+    const res = await this.rest.call("GET", `/admin/v2/namespaces/${enc(tenant)}/${enc(ns)}`);
+    if (res.status === 200) return true;
+    if (res.status === 404) return false;
+    throw statusError(res.status, reasonOf(res), `namespace ${tenant}/${ns}`);
+  }
+
+  async tenantExists(tenant: string): Promise<boolean> {
+    const res = await this.rest.call("GET", `/admin/v2/tenants/${enc(tenant)}`);
+    if (res.status === 200) return true;
+    if (res.status === 404) return false;
+    throw statusError(res.status, reasonOf(res), `tenant ${tenant}`);
+  }
+
+  async createTenant(tenant: string): Promise<void> {
+    const clusters = await this.clusters();
+    await this.rest.expect("PUT", `/admin/v2/tenants/${enc(tenant)}`, [204, 409], `creating tenant ${tenant}`, { adminRoles: [], allowedClusters: clusters });
+  }
+
+  /** True when created, false when it existed. */
+  async createNamespace(tenant: string, ns: string): Promise<boolean> {
+    const res = await this.rest.expect("PUT", `/admin/v2/namespaces/${enc(tenant)}/${enc(ns)}`, [204, 409], `creating namespace ${tenant}/${ns}`);
+    return res.status === 204;
+  }
+
+  /** Creates a non-partitioned topic; true when created, false when it (or a partitioned topic of that name) existed. */
+  async createTopic(topic: string): Promise<boolean> {
+    const res = await this.rest.expect("PUT", this.#topicPath(topic), [204, 409], `topic ${topic}`);
+    return res.status === 204;
+  }
+
+  /** Partitions of a partitioned topic of this name (0 when not partitioned). */
+  async partitions(topic: string): Promise<number> {
+    const res = await this.rest.expect("GET", `${this.#topicPath(topic)}/partitions`, [200, 404], `topic ${topic}`);
+    return res.status === 200 ? (res.json<{ partitions?: number }>().partitions ?? 0) : 0;
+  }
+
+  /** Creates a durable subscription at the earliest message; true when created, false when it existed. */
+  async createSubscription(topic: string, subscription: string): Promise<boolean> {
+    const res = await this.rest.expect("PUT", `${this.#topicPath(topic)}/subscription/${enc(subscription)}?messageId=earliest`, [204, 409], `a subscription on topic ${topic}`);
+    return res.status === 204;
+  }
+
+  /** The subscription's backlog (unacked messages), or undefined when the topic or subscription does not exist. */
+  async backlog(topic: string, subscription: string): Promise<number | undefined> {
+    const res = await this.rest.call("GET", `${this.#topicPath(topic)}/stats`);
+    if (res.status === 404) return undefined;
+    if (res.status !== 200) throw statusError(res.status, reasonOf(res), `the stats of topic ${topic}`);
+    const stats = res.json<{ subscriptions?: Record<string, { msgBacklog?: number }> }>();
+    return stats.subscriptions?.[subscription]?.msgBacklog;
+  }
+
+  /** The n-th (1-based) unacked message of a subscription, or undefined past the end. */
+  async peek(topic: string, subscription: string, n: number): Promise<PeekedMessage | undefined> {
+    const res = await this.rest.call("GET", `${this.#topicPath(topic)}/subscription/${enc(subscription)}/position/${n}`);
+    if (res.status === 404) {
+      const reason = reasonOf(res);
+      if (/not found|does not have|no message/i.test(reason)) return undefined;
+      throw new ConnectError(`peeking ${topic} (subscription ${subscription}): ${reason}`);
+    }
+    if (res.status !== 200) throw statusError(res.status, reasonOf(res), `peeking topic ${topic}`);
+    const h = res.headers;
+    const one = (name: string): string | undefined => {
+      const v = h[name];
+      return Array.isArray(v) ? v[0] : v;
+    };
+    const properties: Record<string, string> = {};
+    for (const [name, v] of Object.entries(h)) {
+      if (name.startsWith("x-pulsar-property-") && v !== undefined) properties[name.slice("x-pulsar-property-".length)] = Array.isArray(v) ? v.join(",") : v;
+    }
+    return {
+      id: one("x-pulsar-message-id") ?? `#${n}`,
+      data: new Uint8Array(res.body),
+      properties,
+      key: one("x-pulsar-partition-key"),
+      publishTime: one("x-pulsar-publish-time"),
+    };
+  }
+}
