@@ -69,6 +69,10 @@ export class PulsarTransport implements Transport {
     this.#publisher = new Publisher(wire, this.names);
   }
 
+  report(error: Error): void {
+    this.onError(error);
+  }
+
   features(_qos: QualityOfService): TransportFeatures {
     return PULSAR_FEATURES;
   }

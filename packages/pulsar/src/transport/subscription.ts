@@ -10,6 +10,7 @@ import {
   type Delivery,
   type DeliveryHandler,
   type EventMeta,
+  type Headers,
   type Outcome,
   type SubscriptionSpec,
   type TransportSubscription,
@@ -187,7 +188,7 @@ export class PulsarSubscription implements TransportSubscription {
     return {
       subject,
       data: job.msg.data,
-      headers,
+      headers: propertiesView(headers),
       event: eventMeta(headers),
       attempt,
       position: readableMessageId(job.msg.messageId),
@@ -291,6 +292,15 @@ export class PulsarSubscription implements TransportSubscription {
     await Promise.all([...this.#consumers.values()].map((c) => c.close()));
     this.#consumers.clear();
   }
+}
+
+/** Message properties as the port's read-only Headers (names were lower-cased on the way in). */
+function propertiesView(p: ReadonlyMap<string, string>): Headers {
+  return {
+    get: (name) => p.get(name.toLowerCase()),
+    has: (name) => p.has(name.toLowerCase()),
+    entries: () => [...p].map(([k, v]): [string, string[]] => [k, [v]]),
+  };
 }
 
 function eventMeta(h: ReadonlyMap<string, string>): EventMeta | undefined {
