@@ -160,7 +160,7 @@ describe("--schemas: a descriptor set newer than the CLI", () => {
     await waitFor("the subscriber to listen", () => sub.stderrText().includes("listening on"));
     const ok = await runCli(["pub", "WorkflowNudged", '{"workflowId":"wf_8"}', "--schemas", newerSet, "--json"], { NATS_SERVER_URL: server.url });
     expect(ok.code, ok.stderr).toBe(0);
-    expect(JSON.parse(ok.stdout)).toMatchObject({ subject: "coze.workflow.wf_8.nudged", delivery: "core" });
+    expect(JSON.parse(ok.stdout)).toMatchObject({ subject: "coze.workflow.wf_8.nudged", qos: "at-most-once" });
     const r = await sub;
     expect((JSON.parse(r.stdout) as { data: unknown }).data).toEqual({ workflowId: "wf_8" });
   });

@@ -69,8 +69,9 @@ export class ConfigError extends CozebusError {
     /** The environment variable or option path at fault, e.g. `NATS_STREAM_REPLICAS` or `options.servers`. */
     readonly variable: string,
     message: string,
+    options?: ErrorOptions,
   ) {
-    super("CONFIG_INVALID", `${variable}: ${message}`);
+    super("CONFIG_INVALID", `${variable}: ${message}`, options);
   }
 }
 

@@ -5,6 +5,8 @@
  */
 export type { QualityOfService, TransportFeatures, Transport, TransportLike, Receipt, DeadLetterReason, Headers, EventMeta, ProvisionOptions, ProvisionResult, RetentionLimits, DomainPlan } from "./port/transport.js";
 export { transportOf } from "./port/transport.js";
+export { connect, transportName, TRANSPORT_PACKAGES } from "./connect.js";
+export type { ConnectOptions, TransportName } from "./connect.js";
 
 // The typed layer: the runtime behind generated domain packages, the same on every transport.
 export { domainClient } from "./typed/domain-client.js";

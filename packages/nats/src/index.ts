@@ -2,7 +2,7 @@
  * @cozebus/nats — the core transport. This file is the whole public surface;
  * everything not exported here is internal and may change in any release.
  */
-export { connect, openBus } from "./connection/connect.js";
+export { connect, openBus, openTransport } from "./connection/connect.js";
 export { Bus } from "./connection/bus.js";
 export type { PublishedEvent, RequestOptions, ServeOptions, DrainOptions } from "./connection/bus.js";
 export type { BusEvents, BusEventName } from "./connection/events.js";

@@ -51,3 +51,8 @@ export async function connectPulsar(options: PulsarOptions = {}): Promise<Pulsar
   if (config.verify) await admin.clusters();
   return new PulsarTransport(config, wire, admin, onError);
 }
+
+/** The Pulsar side of `@cozebus/core`'s `connect()` (COZE_MQ_TYPE=pulsar). */
+export function openTransport(options: Pick<PulsarOptions, "env" | "onError"> = {}): Promise<PulsarTransport> {
+  return connectPulsar(options);
+}

@@ -3,7 +3,7 @@
  * over the broker's WebSocket and admin REST APIs. This file is the whole
  * public surface.
  */
-export { connectPulsar } from "./connect.js";
+export { connectPulsar, openTransport } from "./connect.js";
 export { PulsarTransport, PULSAR_FEATURES } from "./transport/pulsar-transport.js";
 export { DeadLetters } from "./dead-letters.js";
 export type { DeadLetter, ReplayResult } from "./dead-letters.js";

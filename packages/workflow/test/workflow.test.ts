@@ -36,7 +36,8 @@ describe("@cozebus/workflow", () => {
     };
     const receipt = await wf.executionStarted.publish(sent);
     await wf.executionStarted.publish({ ...sent, workflowId: "wf_2" }); // filtered out
-    expect(receipt).toMatchObject({ subject: "coze.workflow.wf_1.started", delivery: "jetstream", stream: "COZE_WORKFLOW" });
+    expect(receipt).toMatchObject({ subject: "coze.workflow.wf_1.started", qos: "at-least-once" });
+    expect(receipt.position).toMatch(/^COZE_WORKFLOW#\d+$/);
     await until("the event", () => got.length === 1);
     await sleep(200);
     expect(got).toEqual([sent]);

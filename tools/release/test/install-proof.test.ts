@@ -21,7 +21,7 @@ import { seedRegistry, startLocalRegistry, type LocalRegistry } from "./registry
  * as a devDependency: turbo then builds them all before this test starts.
  */
 const REPO = fileURLToPath(new URL("../../../", import.meta.url));
-const PUBLIC = ["@cozebus/nats", "@cozebus/testing", "@cozebus/codegen", "@cozebus/workflow", "@cozebus/agent", "@cozebus/knowledge", "@cozebus/cli"];
+const PUBLIC = ["@cozebus/core", "@cozebus/nats", "@cozebus/testing", "@cozebus/codegen", "@cozebus/workflow", "@cozebus/agent", "@cozebus/knowledge", "@cozebus/cli"];
 
 let tmp: string;
 let copy: string;
@@ -36,6 +36,7 @@ const run = (cmd: string, args: readonly string[], options: ExecFileSyncOptions 
 const latest = (name: string): string => run("npm", ["view", name, "version"], { cwd: tmp }).trim();
 const versionIn = (dir: string, pkg: string): string => (JSON.parse(readFileSync(join(dir, pkg, "package.json"), "utf8")) as { version: string }).version;
 const DIRS: Record<string, string> = {
+  "@cozebus/core": "packages/core",
   "@cozebus/nats": "packages/nats",
   "@cozebus/testing": "packages/testing",
   "@cozebus/codegen": "tools/codegen",
@@ -139,7 +140,7 @@ const received = new Promise<string>((resolve) => {
 });
 const receipt = await wf.executionStarted.publish({ workflowId: "wf_proof", executeId: 1n, startedAt: new Date() });
 const kind: WorkflowEvent["type"] = "executionStarted";
-console.log(\`\${kind} stored in \${receipt.delivery === "jetstream" ? receipt.stream : "?"}; received \${await received}\`);
+console.log(\`\${kind} stored in \${receipt.position?.split("#")[0] ?? "?"}; received \${await received}\`);
 await bus.drain();
 `,
     );

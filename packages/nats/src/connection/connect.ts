@@ -3,6 +3,7 @@ import type { BusOptions } from "../config/options.js";
 import { resolveConfig, type ResolvedConfig } from "../config/resolve.js";
 import { ConfigError } from "../errors.js";
 import { Bus } from "./bus.js";
+import type { NatsTransport } from "../transport/nats-transport.js";
 
 let shared: { readonly key: string; readonly bus: Promise<Bus> } | undefined;
 
@@ -55,4 +56,12 @@ export async function connect(options?: BusOptions): Promise<Bus> {
 export async function openBus(options?: BusOptions): Promise<Bus> {
   const config = resolveConfig(options);
   return Bus.open(config, options ?? {});
+}
+
+/**
+ * The NATS side of `@cozebus/core`'s `connect()` (COZE_MQ_TYPE=nats): the
+ * shared bus, as the port.
+ */
+export async function openTransport(options: Pick<BusOptions, "env" | "onError"> = {}): Promise<NatsTransport> {
+  return (await connect(options.env === undefined && options.onError === undefined ? undefined : options)).transport;
 }
