@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connect as connectAny, domainClient, FeatureUnavailableError, type Transport } from "@cozebus/core";
+import { connect as connectAny, domainClient, FeatureUnavailableError, type EventClient, type EventDef, type Transport } from "@cozebus/core";
 import { startNatsServer, type NatsServer } from "@cozebus/testing";
 import type { NatsTransport } from "../src/index.js";
 import { testDomain, type Payload } from "./typed-domain.js";
@@ -40,9 +40,9 @@ describe("the NATS transport behind the port", () => {
     const client = domainClient(transport, testDomain("port", "old", "jetstream"));
     await client.provision();
     const got: Array<{ payload: string; subject: string; attempt: number }> = [];
-    const a = client["a"] as unknown as import("@cozebus/core").EventClient<import("@cozebus/core").EventDef>;
+    const a = client["a"] as unknown as EventClient<EventDef>;
     const sub = await a.subscribe((e, ctx) => void got.push({ payload: (e as Payload).payload, subject: ctx.subject, attempt: ctx.attempt }), { group: "port" });
-    const receipt = await a.publish({ key: "k1", payload: "hello" } as never);
+    const receipt = await a.publish({ key: "k1", payload: "hello" });
     expect(receipt).toMatchObject({ subject: "coze.port.k1.a", qos: "at-least-once", duplicate: false });
     expect(receipt.position).toMatch(/^COZE_PORT#\d+$/);
     await waitFor("the event", () => got.length === 1, 5000);
@@ -52,7 +52,7 @@ describe("the NATS transport behind the port", () => {
 
   it("a retry policy on an at-most-once event is refused, not dropped", async () => {
     const client = domainClient(transport, testDomain("portcore", "old", "core"));
-    const a = client["a"] as unknown as import("@cozebus/core").EventClient<import("@cozebus/core").EventDef>;
+    const a = client["a"] as unknown as EventClient<EventDef>;
     await expect(a.subscribe(() => undefined, { group: "g", retry: { maxDeliveries: 3 } })).rejects.toThrow(FeatureUnavailableError);
     await expect(a.subscribe(() => undefined, { group: "g", orderBy: "subject" })).rejects.toThrow(/orderBy "subject" needs ordered at-least-once delivery; cozebus\.conformance\.v1\.A is delivered at-most-once on nats here/);
   });
