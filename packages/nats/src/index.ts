@@ -78,6 +78,10 @@ export {
   DecodeError,
 } from "./errors.js";
 
+// The inbox (idempotent consumer) in JetStream KV: a bucket per group.
+export { NatsKvInboxStore, kvInboxKey } from "./kv/inbox-store.js";
+export type { KvInboxOptions, KvInboxMode, KvInboxBucket } from "./kv/inbox-store.js";
+
 // Typed events: the runtime behind generated domain packages.
 export { defineDomain } from "@cozebus/core";
 export type { Codec, EventDef, OperationDef, DomainDef, MessageOf, PartialOf } from "@cozebus/core";
