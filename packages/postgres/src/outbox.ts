@@ -196,6 +196,7 @@ class Relay implements OutboxRelay {
   #stopping = false;
   #wake: (() => void) | undefined;
   #listener: pg.PoolClient | undefined;
+  #dropListener: ((err?: Error) => void) | undefined;
   #loop: Promise<void>;
   #running: Promise<number> | undefined;
   #lastCleanup = 0;
@@ -219,14 +220,26 @@ class Relay implements OutboxRelay {
     if (this.o.listen === false || this.#listener || this.#stopping) return;
     try {
       const client = await this.o.pool.connect();
-      client.on("notification", () => this.#wake?.());
-      client.on("error", (err) => {
-        this.#report(err);
+      let released = false;
+      const drop = (err?: Error): void => {
+        if (released) return;
+        released = true;
+        client.removeListener("notification", onNotification);
+        client.removeListener("error", onError);
         if (this.#listener === client) this.#listener = undefined;
-        client.release(err);
-      });
+        client.release(err ?? true); // never back to the pool: it was LISTENing
+      };
+      const onNotification = (): void => this.#wake?.();
+      const onError = (err: Error): void => {
+        this.#report(err);
+        drop(err);
+      };
+      client.on("notification", onNotification);
+      client.on("error", onError);
+      this.#dropListener = drop;
       await client.query(`LISTEN "${this.#t.channel}"`);
       this.#listener = client;
+      if (this.#stopping) drop(); // stop() came while this was connecting
     } catch (err) {
       this.#report(err); // polling goes on; LISTEN is tried again next round
     }
@@ -361,11 +374,6 @@ class Relay implements OutboxRelay {
     this.#wake?.();
     await this.#loop;
     await this.#running?.catch(() => undefined);
-    const l = this.#listener;
-    this.#listener = undefined;
-    if (l) {
-      await l.query(`UNLISTEN "${this.#t.channel}"`).catch(() => undefined);
-      l.release();
-    }
+    this.#dropListener?.();
   }
 }
