@@ -111,9 +111,9 @@ describe("guard", () => {
   it("renews the claim while a long handler runs, so no other replica takes it over", async () => {
     const store = flaky(new MemoryInboxStore());
     let ranSecond = false;
-    const long = guard(store, { ...opts, leaseMs: 150 }, () => new Promise<Outcome>((r) => setTimeout(() => r(ack), 500)));
-    await new Promise((r) => setTimeout(r, 300));
-    expect((await guard(store, { ...opts, leaseMs: 150 }, () => ((ranSecond = true), Promise.resolve(ack)))).type).toBe("retry");
+    const long = guard(store, { ...opts, leaseMs: 300 }, () => new Promise<Outcome>((r) => setTimeout(() => r(ack), 1200)));
+    await new Promise((r) => setTimeout(r, 800));
+    expect((await guard(store, { ...opts, leaseMs: 300 }, () => ((ranSecond = true), Promise.resolve(ack)))).type).toBe("retry");
     expect(await long).toEqual(ack);
     expect(ranSecond).toBe(false);
     expect(store.calls.filter((c) => c === "extend").length).toBeGreaterThanOrEqual(3);

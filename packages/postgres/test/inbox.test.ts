@@ -151,9 +151,9 @@ describe("PostgresInboxStore", () => {
       });
     // a stalls past its lease before it writes; b takes the event over and marks it first (holding the row);
     // a's mark then waits for b's commit, finds the event done: AlreadyHandledError, rolled back, acked.
-    const first = handle(a, "a", 300, 0);
-    await sleep(200);
-    const second = handle(b, "b", 0, 300);
+    const first = handle(a, "a", 900, 0);
+    await sleep(300);
+    const second = handle(b, "b", 0, 900);
     expect(await first).toEqual(ack);
     expect(await second).toEqual(ack);
     expect(ran.sort()).toEqual(["a", "b"]);
