@@ -96,11 +96,11 @@ describe("NatsKvInboxStore", () => {
     const other = await replica();
     const g = group();
     const eventId = id();
-    const leased = { leaseMs: 400, retentionMs: 60_000 };
+    const leased = { leaseMs: 1500, retentionMs: 60_000 };
     expect((await crashed.store.claim({ group: g, eventId }, leased)).state).toBe("claimed");
     await crashed.bus.close();
     expect((await other.store.claim({ group: g, eventId }, leased)).state).toBe("busy");
-    await sleep(450);
+    await sleep(1600);
     const taken = await other.store.claim({ group: g, eventId }, leased);
     expect(taken.state).toBe("claimed");
     if (taken.state !== "claimed") return;

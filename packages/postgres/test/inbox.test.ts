@@ -83,11 +83,11 @@ describe("PostgresInboxStore", () => {
     const crashed = replica();
     const other = replica();
     const eventId = id();
-    const leased = { leaseMs: 400, retentionMs: 60_000 };
+    const leased = { leaseMs: 1500, retentionMs: 60_000 };
     expect((await crashed.store.claim({ group: "g", eventId }, leased)).state).toBe("claimed");
     await crashed.pool.end(); // the replica is gone, its claim stays
     expect((await other.store.claim({ group: "g", eventId }, leased)).state).toBe("busy");
-    await sleep(450);
+    await sleep(1600);
     const taken = await other.store.claim({ group: "g", eventId }, leased);
     expect(taken.state).toBe("claimed");
   });
