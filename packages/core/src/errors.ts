@@ -26,7 +26,12 @@ export type CozebusErrorCode =
   | "PUBLISH_TIMEOUT"
   | "SEQUENCE_CONFLICT"
   | "UNKNOWN_EVENT"
-  | "FEATURE_UNAVAILABLE";
+  | "FEATURE_UNAVAILABLE"
+  // The inbox (idempotent consumer), packages/core/src/inbox.
+  | "INBOX_UNAVAILABLE"
+  | "INBOX_BUSY"
+  | "ALREADY_HANDLED"
+  | "LEASE_LOST";
 
 /**
  * Marks cozebus errors with a registry symbol, so that checks hold across two

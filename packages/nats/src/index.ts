@@ -78,6 +78,10 @@ export {
   DecodeError,
 } from "./errors.js";
 
+// The inbox (idempotent consumer) in JetStream KV: a bucket per group.
+export { NatsKvInboxStore, kvInboxKey } from "./kv/inbox-store.js";
+export type { KvInboxOptions, KvInboxMode, KvInboxBucket } from "./kv/inbox-store.js";
+
 // The transport port's NATS side, and the NATS-only parts of provisioning (stream specs for `cozebus streams`).
 export { NatsTransport } from "./transport/nats-transport.js";
 export { domainStreams, provisionDomain } from "./transport/provision.js";

@@ -29,3 +29,7 @@ export type { PulsarTokenOptions } from "./pulsar/token.js";
 export { PulsarPrerequisiteError, PulsarResolveError, PulsarStartError } from "./pulsar/errors.js";
 export { DEFAULT_PULSAR_VERSION, defaultPulsarCacheDir } from "./pulsar/classpath.js";
 export type { PulsarConfigValue } from "./pulsar/config.js";
+export { startPostgres } from "./postgres/server.js";
+export type { PostgresServer, PostgresOptions } from "./postgres/server.js";
+export { findPostgresBinaries, PostgresNotFoundError } from "./postgres/binaries.js";
+export type { PostgresBinaries } from "./postgres/binaries.js";

@@ -37,6 +37,11 @@ export const FEATURES = {
     uses: "publish({ ttlMs }): an event expires on its own (domain streams allow per-message TTL)",
     fallback: "publish with ttlMs is refused (FEATURE_UNAVAILABLE); streams keep every event for their max age",
   },
+  "kv-key-ttl": {
+    since: "2.11.0",
+    uses: "the KV inbox writes every entry with its own TTL: a claim lapses shortly after its lease, a done mark after the retention",
+    fallback: "the inbox bucket's max age is the retention (raised, never lowered, when a longer one is asked); each value also records its own expiry",
+  },
   "msg-schedules": {
     since: "2.12.0",
     uses: "publish({ deliverAt }) on streams provisioned with { schedules: true } (discard old): the server holds the event until then",

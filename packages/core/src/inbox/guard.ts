@@ -1,0 +1,189 @@
+import { ConfigError } from "../errors.js";
+import type { Delivery, Outcome } from "../port/transport.js";
+import { ACK } from "../policy/outcome.js";
+import {
+  InboxBusyError,
+  InboxKeyError,
+  InboxUnavailableError,
+  LeaseLostError,
+  isAlreadyHandled,
+  type InboxClaim,
+  type InboxStore,
+  type InboxTimes,
+} from "./store.js";
+
+export const INBOX_DEFAULTS = Object.freeze({
+  /** Longer than any ordinary handler; renewed while the handler runs. */
+  leaseMs: 30_000,
+  /** A day: far beyond JetStream's default duplicate window (2 min) and any redelivery backoff. */
+  retentionMs: 24 * 60 * 60_000,
+  /** JetStream's default duplicate window: the shortest retention `guard` accepts unless told the stream's own. */
+  duplicateWindowMs: 120_000,
+  /** Retry delay when the store cannot be reached. */
+  unavailableDelayMs: 1_000,
+  /** A busy retry never comes back sooner than this. */
+  minBusyDelayMs: 50,
+});
+
+export interface GuardOptions {
+  readonly group: string;
+  /** The event's id: `inboxEventId(delivery)`. */
+  readonly eventId: string;
+  /** Default 30 s. */
+  readonly leaseMs?: number;
+  /** How long a handled id is remembered; default 24 h; must be at least `duplicateWindowMs`. */
+  readonly retentionMs?: number;
+  /**
+   * The stream's duplicate window (a publisher's resend inside it is
+   * dropped by the broker; after it, only the inbox catches it). Default
+   * 2 min (JetStream's default). `retentionMs` below it is a ConfigError.
+   */
+  readonly duplicateWindowMs?: number;
+  /** Retry delay when the store is down; default 1 s. */
+  readonly unavailableDelayMs?: number;
+  /** How often the claim is renewed while the handler runs; default `leaseMs / 3`; `false`: never (the lease must outlast the handler). */
+  readonly renewEveryMs?: number | false;
+  /** Failures that change no outcome: a release or renewal that failed, a lease lost while the handler ran. */
+  readonly onError?: (error: Error) => void;
+}
+
+/** The lease and retention `guard` would use for these options, validated. */
+export function inboxTimes(options: Pick<GuardOptions, "leaseMs" | "retentionMs" | "duplicateWindowMs">): InboxTimes {
+  const leaseMs = options.leaseMs ?? INBOX_DEFAULTS.leaseMs;
+  const retentionMs = options.retentionMs ?? INBOX_DEFAULTS.retentionMs;
+  const window = options.duplicateWindowMs ?? INBOX_DEFAULTS.duplicateWindowMs;
+  if (!Number.isFinite(leaseMs) || leaseMs < 100) throw new ConfigError("idempotency.leaseMs", `${leaseMs} is too short: at least 100 ms`);
+  if (!Number.isFinite(retentionMs) || retentionMs < window) {
+    throw new ConfigError(
+      "idempotency.retentionMs",
+      `${retentionMs} ms is shorter than the stream's duplicate window (${window} ms): a resend after the window would run the handler again`,
+    );
+  }
+  if (retentionMs < leaseMs) throw new ConfigError("idempotency.retentionMs", `${retentionMs} ms is shorter than the lease (${leaseMs} ms)`);
+  return { leaseMs, retentionMs };
+}
+
+/**
+ * The id the inbox keys a delivery by: its ce-id; for an event from a
+ * non-cozebus publisher (no ce-id), the broker's position of the stored
+ * message (`pos:<position>`: the same across its redeliveries, so those are
+ * caught; a separate resend is not). Neither: an InboxKeyError
+ * (non-retryable: dead-lettered, never handled unguarded).
+ */
+export function inboxEventId(delivery: Pick<Delivery, "event" | "position" | "subject">): string {
+  const id = delivery.event?.id;
+  if (id !== undefined && id !== "") return id;
+  if (delivery.position !== undefined && delivery.position !== "") return `pos:${delivery.position}`;
+  throw new InboxKeyError(delivery.subject);
+}
+
+const retry = (delayMs: number, error: Error): Outcome => ({ type: "retry", delayMs, error });
+
+/**
+ * Runs `run` at most once per (group, event id) across replicas, as far as
+ * the store can tell:
+ *
+ * - id already done -> ack, `run` is not called;
+ * - another replica holds it -> `{ retry, delayMs: its remaining lease }`
+ *   (InboxBusyError), `run` is not called: the redelivery then finds it done
+ *   (ack) or its claim lapsed (claimed, runs). No in-process waiting, so no
+ *   handler slot is held and no transport needs extend-ack for it;
+ * - claimed -> `run(claim)`; the claim is renewed while it runs. Its
+ *   outcome:
+ *   - ack -> `store.complete`, then ack. If `complete` fails: retry
+ *     (InboxUnavailableError), never an ack without the mark. The claim is
+ *     left to lapse; the redelivery finds the id done if the handler marked
+ *     it in its own transaction, else runs it again (at least once);
+ *   - retry / dead-letter, or `run` throws -> the claim is released (the
+ *     next delivery may run at once), and the outcome (or error) is passed
+ *     on;
+ *   - AlreadyHandledError (thrown, or as a retry's error) -> ack: the
+ *     handler found the mark inside its own transaction;
+ * - the store cannot be reached on claim -> retry (InboxUnavailableError),
+ *   `run` is not called.
+ */
+export async function guard(store: InboxStore, options: GuardOptions, run: (claim: InboxClaim) => Promise<Outcome>): Promise<Outcome> {
+  const times = inboxTimes(options);
+  if (typeof options.eventId !== "string" || options.eventId === "") throw new ConfigError("idempotency.eventId", "an inbox needs the event's id (inboxEventId(delivery))");
+  if (typeof options.group !== "string" || options.group === "") throw new ConfigError("idempotency.group", "an inbox needs the group's name");
+  const key = { group: options.group, eventId: options.eventId };
+  const unavailableDelayMs = options.unavailableDelayMs ?? INBOX_DEFAULTS.unavailableDelayMs;
+  const report = (err: unknown): void => {
+    try {
+      options.onError?.(err instanceof Error ? err : new Error(String(err)));
+    } catch {
+      // a reporter that throws must not change the outcome
+    }
+  };
+
+  let claimed;
+  try {
+    claimed = await store.claim(key, times);
+  } catch (err) {
+    return retry(unavailableDelayMs, new InboxUnavailableError(store.name, "claim", err));
+  }
+  if (claimed.state === "done") return ACK;
+  if (claimed.state === "busy") {
+    const delayMs = Math.min(Math.max(Math.ceil(claimed.retryInMs), INBOX_DEFAULTS.minBusyDelayMs), times.leaseMs);
+    return retry(delayMs, new InboxBusyError(key, delayMs));
+  }
+
+  let claim = claimed.claim;
+  const renewal = renewWhileRunning(store, () => claim, (c) => (claim = c), options.renewEveryMs ?? Math.floor(times.leaseMs / 3), report);
+  let outcome: Outcome;
+  try {
+    outcome = await run(claimed.claim);
+  } catch (err) {
+    await renewal.stop();
+    if (isAlreadyHandled(err)) return ACK;
+    await store.release(claim).catch(report);
+    throw err;
+  }
+  await renewal.stop();
+  if (outcome.type === "ack") {
+    try {
+      await store.complete(claim);
+    } catch (err) {
+      return retry(unavailableDelayMs, new InboxUnavailableError(store.name, "complete", err));
+    }
+    return ACK;
+  }
+  if (isAlreadyHandled(outcome.error)) return ACK;
+  await store.release(claim).catch(report);
+  return outcome;
+}
+
+/** Renews the claim every `everyMs` while the handler runs; `stop()` waits for a renewal in flight (release and complete then use its token). */
+function renewWhileRunning(
+  store: InboxStore,
+  current: () => InboxClaim,
+  update: (c: InboxClaim) => void,
+  everyMs: number | false,
+  report: (err: unknown) => void,
+): { stop(): Promise<void> } {
+  if (everyMs === false || everyMs <= 0) return { stop: () => Promise.resolve() };
+  let inFlight: Promise<void> = Promise.resolve();
+  let lost = false;
+  const timer = setInterval(() => {
+    if (lost) return;
+    inFlight = inFlight.then(async () => {
+      try {
+        const renewed = await store.extend(current());
+        if (renewed) update(renewed);
+        else {
+          lost = true;
+          report(new LeaseLostError(current()));
+        }
+      } catch (err) {
+        report(err);
+      }
+    });
+  }, everyMs);
+  timer.unref?.();
+  return {
+    stop: async () => {
+      clearInterval(timer);
+      await inFlight;
+    },
+  };
+}
