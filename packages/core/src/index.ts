@@ -14,6 +14,7 @@ export type { DomainClient, DomainClientOptions, DomainEvent, EventName, Subscri
 export { EventClient } from "./typed/event-client.js";
 export type { PublishOptions, PublishReceipt, PublishBatchCallOptions, BatchReceipt, EventSubscribeOptions, EventSubscription } from "./typed/event-client.js";
 export type { EventContext } from "./typed/context.js";
+export type { IdempotencyOptions } from "./typed/settle.js";
 export { OperationClient } from "./typed/operation-client.js";
 export type { RequestCallOptions, ServeOptions } from "./typed/operation-client.js";
 export { defineDomain } from "./typed/define.js";

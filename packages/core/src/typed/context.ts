@@ -1,7 +1,9 @@
 import { DecodeError, describe } from "../errors.js";
 import type { Delivery, Headers } from "../port/transport.js";
 import type { SubjectTemplate } from "../subject/template.js";
+import type { InboxClaim } from "../inbox/store.js";
 import type { Codec, EventDef, MessageOf } from "./define.js";
+import { claimOf } from "./settle.js";
 
 /** What a handler learns besides the event itself. */
 export interface EventContext {
@@ -15,10 +17,18 @@ export interface EventContext {
   readonly attempt: number;
   /** The subject's template fields, e.g. `{ workflow_id: "wf_1" }`. */
   readonly fields: Readonly<Record<string, string>>;
+  /**
+   * With `subscribe(..., { idempotency })`: the inbox claim this run holds.
+   * Completing it in the handler's own database transaction
+   * (`PostgresInboxStore.completeIn(tx, ctx.idempotency)`) makes the
+   * handler's writes and the "done" mark commit together.
+   */
+  readonly idempotency?: InboxClaim;
 }
 
 export function contextOf(d: Delivery, template: SubjectTemplate, root: string, fallbackType: string): EventContext {
   const e = d.event;
+  const claim = claimOf(d);
   return {
     subject: d.subject,
     id: e?.id ?? "",
@@ -27,6 +37,7 @@ export function contextOf(d: Delivery, template: SubjectTemplate, root: string, 
     headers: d.headers,
     attempt: d.attempt,
     fields: template.match(d.subject, root) ?? {},
+    ...(claim !== undefined ? { idempotency: claim } : {}),
   };
 }
 

@@ -6,7 +6,7 @@ import { contextOf, decodeEvent, type EventContext } from "./context.js";
 import type { DomainDef, EventDef, MessageOf } from "./define.js";
 import { EventClient, checkSubscribeOptions, type EventSubscribeOptions, type EventSubscription } from "./event-client.js";
 import { OperationClient } from "./operation-client.js";
-import { settling } from "./settle.js";
+import { handlerFor } from "./settle.js";
 
 /** The names of a domain's events (`executionStarted`, ...). */
 export type EventName<D extends DomainDef> = keyof D["events"] & string;
@@ -119,7 +119,7 @@ export function domainClient<const D extends DomainDef>(on: TransportLike, def: 
             ...(qos === "at-least-once" ? { maxDeliveries: policy.maxDeliveries, ackWaitMs: policy.ackWaitMs } : {}),
             onError: report,
           },
-          settling(dispatch, qos, policy, report),
+          handlerFor(dispatch, qos, policy, report, opts),
         );
         stops.push(() => sub.stop());
       }

@@ -4,7 +4,7 @@ import { retryPolicy, type RetryPolicyInput } from "../policy/retry-policy.js";
 import { SubjectTemplate, checkToken, type TokenValue } from "../subject/template.js";
 import { contextOf, decodeEvent, type EventContext } from "./context.js";
 import type { EventDef, MessageOf, PartialOf } from "./define.js";
-import { settling } from "./settle.js";
+import { handlerFor, type IdempotencyOptions } from "./settle.js";
 
 export interface PublishOptions {
   /** Reuse only to resend the same event. */
@@ -44,6 +44,12 @@ export interface EventSubscribeOptions<F extends string = string> {
   readonly orderBy?: "subject" | "key";
   /** Where handler failures are reported (default: the transport's error hook). */
   readonly onError?: (error: Error) => void;
+  /**
+   * At-least-once events only: handle each event id at most once per group
+   * across replicas and restarts (an inbox: `PostgresInboxStore`,
+   * `NatsKvInboxStore`). See docs/effectively-once.md.
+   */
+  readonly idempotency?: IdempotencyOptions;
 }
 
 export interface EventSubscription {
@@ -53,12 +59,14 @@ export interface EventSubscription {
 export type FieldNamesOf<E extends EventDef> = E["fields"][keyof E["fields"]] & string;
 
 /** Refuses a subscribe option the transport cannot carry out for this quality of service: never a silent no-op. */
-export function checkSubscribeOptions(transport: Transport, qos: QualityOfService, what: string, options: Pick<EventSubscribeOptions, "retry" | "orderBy">): void {
+export function checkSubscribeOptions(transport: Transport, qos: QualityOfService, what: string, options: Pick<EventSubscribeOptions, "retry" | "orderBy" | "idempotency">): void {
   const f = transport.features(qos);
   const refuse = (feature: string, option: string, why: string): never => {
     throw new FeatureUnavailableError(feature, `${option} needs ${why}; ${what} is delivered ${qos} on ${transport.name} here`);
   };
   if (options.retry !== undefined && !f.redelivery) refuse("redelivery", "retry", "redelivery (at-least-once delivery)");
+  // An inbox answers "seen this id" with a retry (another replica holds it) or an ack: both need a redelivering broker.
+  if (options.idempotency !== undefined && !f.redelivery) refuse("idempotency", "idempotency", "at-least-once delivery (an inbox retries an id another replica is handling)");
   if (options.orderBy === "subject" && !f.orderPerSubject) refuse("order-per-subject", 'orderBy "subject"', "ordered at-least-once delivery");
   if (options.orderBy === "key" && !f.orderPerKey) refuse("order-per-key", 'orderBy "key"', qos === "at-least-once" ? `per-key order across instances, which ${transport.name} lacks here (NATS: nats-server 2.11+)` : "at-least-once delivery with per-key order");
 }
@@ -142,6 +150,16 @@ export class EventClient<E extends EventDef> {
     };
   }
 
+  /**
+   * The event as the port publishes it (subject fields validated, message
+   * encoded, id fixed when given), without sending it: what an outbox
+   * stores in the caller's transaction for a relay to publish later
+   * (`PostgresOutbox.enqueue(tx, wf.executionStarted.prepare({...}))`).
+   */
+  prepare(event: PartialOf<E["codec"]>, options: Pick<PublishOptions, "id" | "headers" | "traceparent" | "time"> = {}): OutgoingEvent {
+    return this.#outgoing(event, options, this.qos);
+  }
+
   /** An option that needs what the transport lacks for this event is refused, never dropped. */
   #checkPublish(options: PublishOptions, qos: QualityOfService): void {
     if (options.ttlMs === undefined && options.deliverAt === undefined) return;
@@ -221,7 +239,7 @@ export class EventClient<E extends EventDef> {
         ...(qos === "at-least-once" ? { maxDeliveries: policy.maxDeliveries, ackWaitMs: policy.ackWaitMs } : {}),
         onError: report,
       },
-      settling(run, qos, policy, report),
+      handlerFor(run, qos, policy, report, options),
     );
   }
 }
