@@ -1,7 +1,7 @@
 import { ClosedConnectionError, DrainingConnectionError, NoRespondersError as NatsNoResponders, nuid, type Subscription } from "@nats-io/transport-node";
 import type { Routing } from "../../connection/routing.js";
 import { FEATURES } from "../../connection/server-info.js";
-import { outcomeOfFailure, type Outcome } from "@cozebus/core/transport";
+import { RecentIds, outcomeOfFailure, type Outcome } from "@cozebus/core/transport";
 import { ConfigError, FeatureUnavailableError, HandlerError, describe, failureKind } from "../../errors.js";
 import { Inbound } from "../../messaging/inbound.js";
 import { KeyedDispatcher } from "../../messaging/keyed-dispatcher.js";
@@ -184,7 +184,7 @@ export class PartitionedConsumer {
   readonly #expiresMs: number;
   readonly #dispatcher: KeyedDispatcher<Item>;
   readonly #live = new Set<JsDelivery>();
-  readonly #handled: RecentSequences;
+  readonly #handled: RecentIds<number>;
   readonly #releasing = new Set<Promise<void>>();
   #layout: PartitionLayout | undefined;
   #parts: Partition[] = [];
@@ -221,7 +221,7 @@ export class PartitionedConsumer {
     this.#handler = handler;
     this.#opts = opts;
     this.#policy = retryPolicy({ ackWaitMs: 10_000, ...opts.retry });
-    this.#handled = new RecentSequences(opts.dedupeWindow ?? 10_000);
+    this.#handled = new RecentIds<number>(opts.dedupeWindow ?? 10_000);
     this.#dispatcher = new KeyedDispatcher<Item>(int("concurrency", opts.concurrency ?? 16, 1), (it) => it.subject, (it) => this.#run(it));
   }
 
@@ -730,18 +730,4 @@ function sourceOf(d: JsDelivery): { stream: string; sequence: number } | undefin
   if (!name || !Number.isInteger(sequence) || sequence <= 0) return undefined;
   const colon = name.indexOf(":");
   return { stream: colon >= 0 ? name.slice(0, colon) : name, sequence };
-}
-
-/** A bounded set of recently handled sequences; the oldest fall out first. */
-class RecentSequences {
-  readonly #set = new Set<number>();
-  constructor(private readonly capacity: number) {}
-  has(seq: number): boolean {
-    return this.#set.has(seq);
-  }
-  add(seq: number): void {
-    if (this.capacity === 0) return;
-    this.#set.add(seq);
-    if (this.#set.size > this.capacity) this.#set.delete(this.#set.values().next().value as number);
-  }
 }
