@@ -31,7 +31,18 @@ export interface LocalRegistry {
  * a test installs from it must have been published to it first.
  */
 export async function startLocalRegistry(dir: string): Promise<LocalRegistry> {
-  const port = await freePort();
+  // A free port can be taken by another process before verdaccio binds it (other tests start servers
+  // at the same time): then try another one, a few times.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOn(dir, await freePort());
+    } catch (err) {
+      if (attempt >= 3 || !/EADDRINUSE/.test(String(err))) throw err;
+    }
+  }
+}
+
+async function startOn(dir: string, port: number): Promise<LocalRegistry> {
   const url = `http://127.0.0.1:${port}/`;
   mkdirSync(join(dir, "storage"), { recursive: true });
   const config = join(dir, "verdaccio.yaml");

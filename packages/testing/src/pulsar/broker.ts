@@ -37,7 +37,7 @@ export interface PulsarOptions {
   readonly maxDirectMemoryMb?: number;
   /** More JVM flags, after the generated ones (so they win: `-XX:TieredStopAtLevel=4` brings back the full JIT for a benchmark). */
   readonly jvmArgs?: readonly string[];
-  /** How long to wait for the broker to report healthy, once its classpath is there (default 120 s). */
+  /** How long to wait for the broker to report healthy, once its classpath is there (default 180 s: a loaded machine (several JVMs on 2 cores) was seen to need more than 120). */
   readonly startTimeoutMs?: number;
   /** How long Maven may take to resolve on a first run (default 15 min). */
   readonly resolveTimeoutMs?: number;
@@ -254,7 +254,7 @@ class ManagedPulsar implements PulsarBroker {
    * is up, so health alone can come a moment too early for a first producer.
    */
   async #waitReady(proc: ChildProcess): Promise<void> {
-    const deadline = Date.now() + (this.opts.startTimeoutMs ?? 120_000);
+    const deadline = Date.now() + (this.opts.startTimeoutMs ?? 180_000);
     let last = "no answer yet";
     while (Date.now() < deadline) {
       if (proc.exitCode !== null || proc.signalCode !== null) return; // exitedEarly reports it
