@@ -40,3 +40,7 @@ export type { CozeStudioPulsarOptions } from "./pulsar/client.js";
 export { pulsarTopicOf, subscriptionOf, deadLetterTopicOf, COZEBUS_SUBSCRIPTION_TYPE, GO_SUBSCRIPTION_TYPE, GO_TENANT, GO_NAMESPACE } from "./pulsar/naming.js";
 export { PULSAR_PROPS } from "./pulsar/producer.js";
 export { DLQ_PROP } from "./pulsar/consumer.js";
+
+// The migration bridge: legacy topics -> typed @cozebus/knowledge events, idempotently.
+export { bridgeCozeStudio, bridgedEventId, legacyIdentity, BRIDGE_GROUP, BRIDGE_ORIGIN_HEADER, BRIDGE_KIND_HEADER, UNBRIDGED } from "./bridge.js";
+export type { BridgeOptions, BridgeStats, CozeStudioBridge } from "./bridge.js";

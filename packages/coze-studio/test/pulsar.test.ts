@@ -9,9 +9,13 @@
  */
 import { startPulsar, type PulsarBroker } from "@cozebus/testing";
 import { clientsFor, resolveConfig, type IncomingMessage, type PulsarWire, type WireConsumer } from "@cozebus/pulsar";
+import { connectPulsar } from "@cozebus/pulsar";
+import { knowledge, type KnowledgeEvent as TypedKnowledgeEvent } from "@cozebus/knowledge";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   COZEBUS_SUBSCRIPTION_TYPE,
+  bridgeCozeStudio,
+  bridgedEventId,
   DLQ_PROP,
   KNOWLEDGE,
   cozeStudioPulsar,
@@ -243,5 +247,38 @@ describe("delivery", () => {
     sub.ack(seen[0]!.messageId);
     await sub.close();
     await c.close();
+  });
+});
+
+describe("bridgeCozeStudio (Pulsar legacy side, Pulsar typed side)", () => {
+  it("bridges with ce-id from the message id, stops mid-stream and resumes on its subscription without duplicates", async () => {
+    const typed = await connectPulsar({ webServiceUrl: broker.webServiceUrl, env: {}, onError: (e) => errors.push(e) });
+    const seen: Array<{ id: string; kid: bigint }> = [];
+    const kb = knowledge(typed);
+    await kb.provision();
+    await kb.subscribeAll((e: TypedKnowledgeEvent) => void (e.type === "indexDocumentRequested" && seen.push({ id: e.ctx.id, kid: e.event.knowledgeId })), { group: "typed_check", concurrency: 8 });
+    const legacySide = await coze();
+    const p = await legacySide.producer(KNOWLEDGE);
+    const base = 5_000_000_000_000_000n;
+    const doc = (i: number) => knowledgeEvents.indexDocument(base + BigInt(i), fullDocument(BigInt(i + 1), base + BigInt(i)));
+    const mine = () => seen.filter((s) => s.kid >= base);
+    // Started before Coze sends: Pulsar keeps for a subscription only what arrives once it exists (no retention policy here).
+    const first = await bridgeCozeStudio({ from: legacySide, to: typed, concurrency: 2, onError: () => undefined });
+    const r0 = await p.send(doc(0), { shardingKey: String(base) });
+    await p.sendBatch(Array.from({ length: 59 }, (_, i) => doc(i + 1)), { shardingKey: String(base) });
+    await until("60 bridged", () => mine().length >= 60);
+    expect(mine().find((s) => s.kid === base)!.id).toBe(bridgedEventId(`pulsar/persistent://public/default/opencoze_knowledge/${r0.messageId}`));
+    await first.stop();
+    await p.sendBatch(Array.from({ length: 40 }, (_, i) => doc(60 + i)), { shardingKey: String(base) });
+    const resumed = await bridgeCozeStudio({ from: await coze(), to: typed, onError: () => undefined });
+    await until("100 bridged", () => mine().length >= 100);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(mine().length).toBe(100);
+    expect(new Set(mine().map((s) => s.id)).size).toBe(100);
+    expect(resumed.stats.bridged["indexDocumentRequested"]).toBe(40);
+    const st = await stats(pulsarTopicOf("opencoze_knowledge"));
+    expect(st.subscriptions["cozebus_bridge"]?.type).toBe("Shared");
+    await resumed.stop();
+    await typed.close();
   });
 });
