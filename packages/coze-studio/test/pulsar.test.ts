@@ -16,6 +16,7 @@ import {
   COZEBUS_SUBSCRIPTION_TYPE,
   bridgeCozeStudio,
   bridgedEventId,
+  checkCozeStudioPulsar,
   DLQ_PROP,
   KNOWLEDGE,
   cozeStudioPulsar,
@@ -280,5 +281,22 @@ describe("bridgeCozeStudio (Pulsar legacy side, Pulsar typed side)", () => {
     expect(st.subscriptions["cozebus_bridge"]?.type).toBe("Shared");
     await resumed.stop();
     await typed.close();
+  });
+});
+
+describe("checkCozeStudioPulsar (doctor)", () => {
+  it("reports topics, subscription types, dead letters and retention; Go's Exclusive and PULSAR_SERVICE_URL explained", async () => {
+    const full = pulsarTopicOf("opencoze_search_app");
+    const go = await raw.wire.consumer(full, "cg_search_app", { subscriptionType: "Exclusive", receiverQueueSize: 10, negativeAckRedeliveryDelayMs: 60_000 }, { onMessage: () => undefined });
+    const report = await checkCozeStudioPulsar(raw.admin, { env: { ...env(), PULSAR_SERVICE_URL: "pulsar://pulsar-service:6650" }, extraGroups: ["cozebus_bridge"] });
+    const by = (subject: string) => report.checks.find((c) => c.subject === subject);
+    expect(report.ok).toBe(true);
+    expect(by("env PULSAR_SERVICE_URL")?.message).toMatch(/never reads it/);
+    expect(by("topic persistent://public/default/opencoze_knowledge")?.status).toBe("ok");
+    expect(by("subscription cozebus_bridge on opencoze_knowledge")?.message).toMatch(/^Shared/);
+    expect(by("subscription cg_search_app on opencoze_search_app")?.message).toMatch(/^Exclusive.*cannot join/);
+    expect(by("namespace public/default retention")?.message).toMatch(/24 h/);
+    expect(by("topic persistent://public/default/opencoze_knowledge-cozebus_bridge-DLQ")?.message).toMatch(/dead letters: 0/);
+    await go.close();
   });
 });
