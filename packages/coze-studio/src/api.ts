@@ -2,10 +2,15 @@
  * The shape of Coze Studio's event bus interface (backend/infra/eventbus/eventbus.go:
  * Producer.Send / BatchSend, ConsumerService.RegisterConsumer, Message) in
  * TypeScript. Transport-neutral: the NATS implementation is in nats/, and a
- * Pulsar one can implement the same interfaces.
+ * Pulsar one in pulsar/.
  */
 import type { Headers, RetryPolicyInput } from "@cozebus/nats";
 import type { CozeMode } from "./config.js";
+import type { Init } from "./messages/codec.js";
+import type { CozeTopic } from "./topics.js";
+
+/** Which bus a producer or consumer runs on: NATS core, NATS JetStream, or Pulsar. */
+export type CozeTransportMode = CozeMode | "pulsar";
 
 export interface SendOptions {
   /**
@@ -26,12 +31,14 @@ export interface SendReceipt {
   readonly seq?: number;
   /** JetStream only: the stream already had a message with this id (a resend), so it kept one. */
   readonly duplicate?: boolean;
+  /** Pulsar only: the broker's message id, `ledger:entry` (plus `:partition:batch` when partitioned or batched). */
+  readonly messageId?: string;
 }
 
 /** A producer bound to one topic, as Coze's NewProducer(nameServer, topic, group). */
 export interface CozeProducer<B> {
   readonly topic: string;
-  readonly mode: CozeMode;
+  readonly mode: CozeTransportMode;
   /** Resolves once sent (core: flushed to the server) or stored (JetStream: the stream's ack). */
   send(body: B, options?: SendOptions): Promise<SendReceipt>;
   /**
@@ -57,6 +64,8 @@ export interface CozeMessage {
   /** JetStream only. */
   readonly stream?: string;
   readonly sequence?: number;
+  /** Pulsar only: the broker's message id (`ledger:entry[:partition:batch]`), unique on its topic. */
+  readonly messageId?: string;
 }
 
 export type RawHandler = (message: CozeMessage) => void | Promise<void>;
@@ -102,8 +111,26 @@ export interface CozeConsumerStats {
 export interface CozeConsumer {
   readonly topic: string;
   readonly group: string;
-  readonly mode: CozeMode;
+  readonly mode: CozeTransportMode;
   readonly stats: CozeConsumerStats;
   /** Stops taking messages, lets running handlers finish, settles their acks. */
   stop(): Promise<void>;
+}
+
+/** A raw body: bytes, or a string sent as UTF-8. */
+export type RawBody = Uint8Array | string;
+
+/**
+ * Coze Studio's event bus on either transport: what `cozeStudio(bus)`
+ * (NATS) and `cozeStudioPulsar()` (Pulsar) both are, and what the bridge
+ * consumes from.
+ */
+export interface CozeStudioBus {
+  readonly mode: CozeTransportMode;
+  producer<T>(topic: CozeTopic<T>): Promise<CozeProducer<Init<T>>>;
+  producer(topic: string): Promise<CozeProducer<RawBody>>;
+  registerConsumer<T>(topic: CozeTopic<T>, handler: TypedHandler<T>, options?: TypedConsumerOptions): Promise<CozeConsumer>;
+  registerConsumer(topic: string, group: string, handler: RawHandler, options?: ConsumerOptions): Promise<CozeConsumer>;
+  /** Stops every consumer registered here. */
+  close(): Promise<void>;
 }

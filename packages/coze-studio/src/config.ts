@@ -15,6 +15,26 @@ import { ConfigError, type BusOptions } from "@cozebus/nats";
 
 export type CozeMode = "core" | "jetstream";
 
+/** The message queue a Coze deployment runs on, as far as cozebus can join it. */
+export type CozeMqType = "nats" | "pulsar";
+
+/**
+ * COZE_MQ_TYPE read the way Coze's Go code reads it (impl/eventbus.go
+ * NewProducer / RegisterConsumer: an exact `switch` on "nsq", "kafka",
+ * "rmq", "pulsar", "nats"). Unset means NATS here (the NATS half's
+ * default); a value Go runs on but cozebus cannot join (nsq, kafka, rmq),
+ * or one Go refuses (e.g. `Pulsar`), is a ConfigError.
+ */
+export function mqTypeFromEnv(env: Env = process.env): CozeMqType {
+  const raw = env["COZE_MQ_TYPE"];
+  if (raw === undefined || raw === "" || raw === "nats") return "nats";
+  if (raw === "pulsar") return "pulsar";
+  const why = ["nsq", "kafka", "rmq"].includes(raw)
+    ? "Coze's Go code runs on it, but @cozebus/coze-studio joins only NATS and Pulsar deployments"
+    : 'Coze\'s Go code refuses it (exactly "nats" or "pulsar", lower case, for the buses cozebus can join)';
+  throw new ConfigError("COZE_MQ_TYPE", `is ${JSON.stringify(raw)}: ${why}`);
+}
+
 export type Env = Readonly<Record<string, string | undefined>>;
 
 /** The mode Coze's Go code runs in for this environment; throws ConfigError (NATS_USE_JETSTREAM) for a value Go would read as core but a person likely meant as true. */
@@ -37,6 +57,9 @@ export function modeFromEnv(env: Env = process.env): CozeMode {
 export function cozeStudioBusOptions(overrides: BusOptions = {}): BusOptions {
   const env = overrides.env ?? process.env;
   const mqType = env["COZE_MQ_TYPE"];
+  if (mqType === "pulsar") {
+    throw new ConfigError("COZE_MQ_TYPE", 'is "pulsar": this deployment\'s bus is Pulsar, not NATS; join it with cozeStudioPulsar() (or openCozeStudio(), which picks by COZE_MQ_TYPE)');
+  }
   if (mqType !== undefined && mqType !== "" && mqType !== "nats") {
     throw new ConfigError("COZE_MQ_TYPE", `is ${JSON.stringify(mqType)}: this deployment's Go code does not use NATS ("nats", exactly, selects it), so there is no NATS bus to join`);
   }

@@ -135,3 +135,16 @@ describe("bad arguments", () => {
     }
   });
 });
+
+describe("COZE_MQ_TYPE picks the transport as Go's impl/eventbus.go does", () => {
+  it("nats (or unset) and pulsar, exactly; nsq/kafka/rmq and other spellings are refused", async () => {
+    const { mqTypeFromEnv } = await import("../src/index.js");
+    expect(mqTypeFromEnv({})).toBe("nats");
+    expect(mqTypeFromEnv({ COZE_MQ_TYPE: "nats" })).toBe("nats");
+    expect(mqTypeFromEnv({ COZE_MQ_TYPE: "pulsar" })).toBe("pulsar");
+    for (const v of ["Pulsar", "PULSAR", "nsq", "kafka", "rmq"]) {
+      expect(() => mqTypeFromEnv({ COZE_MQ_TYPE: v })).toThrow(expect.objectContaining({ code: "CONFIG_INVALID", variable: "COZE_MQ_TYPE" }));
+    }
+    expect(() => cozeStudioBusOptions({ env: { COZE_MQ_TYPE: "pulsar" } })).toThrow(/cozeStudioPulsar/);
+  });
+});

@@ -17,3 +17,6 @@ export type { EnvName } from "./config/env.js";
 export { topicLocalName, deadLetterLocalName, messageKey, DLQ_SUBSCRIPTION, PROP } from "./mapping.js";
 export { readableMessageId } from "./wire/message-id.js";
 export type { PulsarWire, WireProducer, WireConsumer, ConsumerOptions, ConsumerHooks, IncomingMessage, OutgoingMessage, SendReceipt, SubscriptionType } from "./wire/types.js";
+// Below the port, for adapters that speak a deployment's own topic names (@cozebus/coze-studio): the wire and admin clients of a resolved config.
+export { clientsFor } from "./connect.js";
+export type { Admin, PeekedMessage } from "./wire/admin.js";

@@ -244,7 +244,7 @@ export async function consumeCore<T>(
   };
 }
 
-function corePolicy(retry: RetryPolicyInput | undefined): { maxDeliveries: number; backoff: typeof DEFAULT_RETRY.backoff } {
+export function corePolicy(retry: RetryPolicyInput | undefined): { maxDeliveries: number; backoff: typeof DEFAULT_RETRY.backoff } {
   const maxDeliveries = retry?.maxDeliveries ?? DEFAULT_RETRY.maxDeliveries;
   if (!Number.isInteger(maxDeliveries) || maxDeliveries < 1) throw new ConfigError("retry.maxDeliveries", `expected an integer >= 1, got ${maxDeliveries}`);
   const ackWaitMs = retry?.ackWaitMs ?? DEFAULT_RETRY.ackWaitMs;
