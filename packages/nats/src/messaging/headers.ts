@@ -14,6 +14,8 @@ export const HEADER = {
   time: "ce-time",
   contentType: "content-type",
   traceparent: "traceparent",
+  /** W3C trace context's vendor part; sent only with a traceparent. */
+  tracestate: "tracestate",
   /** JetStream de-duplication key: always equal to ce-id, so every event is deduplicated on its own identity. */
   msgId: "Nats-Msg-Id",
 } as const;
@@ -33,6 +35,7 @@ export interface EventAttributes {
   readonly time?: Date;
   readonly contentType?: string;
   readonly traceparent?: string;
+  readonly tracestate?: string;
   /** Extra application headers; names of the wire contract above are reserved. */
   readonly headers?: Readonly<Record<string, string>>;
 }
@@ -87,7 +90,11 @@ export function eventHeaders(attrs: EventAttributes, defaultSource: string, trac
   h.add(HEADER.contentType, attrs.contentType === undefined ? PROTOBUF : checkValue("content type", attrs.contentType));
   const tp = attrs.traceparent ?? traceparent;
   // A malformed traceparent would break every tracer downstream; drop it rather than forward it.
-  if (tp !== undefined && TRACEPARENT.test(tp)) h.add(HEADER.traceparent, tp);
+  if (tp !== undefined && TRACEPARENT.test(tp)) {
+    h.add(HEADER.traceparent, tp);
+    // tracestate means nothing without its traceparent (W3C trace context); a CR/LF in it is refused like any header value.
+    if (attrs.tracestate !== undefined && attrs.tracestate !== "") h.add(HEADER.tracestate, checkValue("tracestate", attrs.tracestate));
+  }
   return { headers: h, id };
 }
 
