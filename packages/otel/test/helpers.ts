@@ -1,4 +1,4 @@
-import { SpanKind, context, propagation, trace, type Span } from "@opentelemetry/api";
+import { SpanKind, context, propagation, trace, type Span, type SpanContext } from "@opentelemetry/api";
 import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
 import { W3CTraceContextPropagator } from "@opentelemetry/core";
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from "@opentelemetry/sdk-trace-base";
@@ -33,7 +33,7 @@ export async function inRootSpan<T>(provider: BasicTracerProvider, name: string,
 }
 
 export const parentOf = (s: ReadableSpan): string | undefined => s.parentSpanContext?.spanId;
-export const idOf = (s: ReadableSpan): string => s.spanContext().spanId;
+export const idOf = (s: { spanContext(): SpanContext }): string => s.spanContext().spanId;
 export const traceOf = (s: ReadableSpan): string => s.spanContext().traceId;
 export const traceparentOf = (s: ReadableSpan): string => `00-${traceOf(s)}-${idOf(s)}-01`;
 
