@@ -237,7 +237,10 @@ class Instrumented implements InstrumentedTransport {
   }
 
   /** The attributes with the span's context injected: `traceparent` / `tracestate` as attributes, anything else (baggage) as headers. */
-  #inject(ctx: Context, a: OutgoingAttributes): OutgoingAttributes {
+  #inject(parent: Context, span: Span, a: OutgoingAttributes): OutgoingAttributes {
+    // No SDK and no incoming trace: nothing to carry (unless baggage is set); skip building a context on the hot path.
+    if (!isSpanContextValid(span.spanContext()) && propagation.getBaggage(parent) === undefined) return a;
+    const ctx = trace.setSpan(parent, span);
     const carrier: Record<string, string> = {};
     this.propagator.inject(ctx, carrier, defaultTextMapSetter);
     let traceparent: string | undefined;
@@ -297,7 +300,7 @@ class Instrumented implements InstrumentedTransport {
     const template = e.address.template.template;
     const parent = this.#producerParent(e.attributes);
     const span = this.#producerSpan("send", SpanKind.PRODUCER, e, "send", OP_TYPE.send, parent);
-    const attributes = this.#inject(trace.setSpan(parent, span), e.attributes);
+    const attributes = this.#inject(parent, span, e.attributes);
     try {
       const r = await this.inner.publish(attributes === e.attributes ? e : { ...e, attributes });
       this.#received(span, r);
@@ -338,7 +341,7 @@ class Instrumented implements InstrumentedTransport {
       const span = this.#producerSpan("create", SpanKind.PRODUCER, e, "create", OP_TYPE.create, parent, { [ATTR.batchCount]: events.length });
       if (e.attributes.traceparent !== undefined) span.addLink({ context: batch.spanContext() });
       spans.push(span);
-      const attributes = this.#inject(trace.setSpan(parent, span), e.attributes);
+      const attributes = this.#inject(parent, span, e.attributes);
       return attributes === e.attributes ? e : { ...e, attributes };
     });
     try {
@@ -377,7 +380,7 @@ class Instrumented implements InstrumentedTransport {
     const template = spec.address.template.template;
     const parent = this.#producerParent(spec.attributes);
     const span = this.#producerSpan("request", SpanKind.CLIENT, spec, "request", OP_TYPE.send, parent);
-    const attributes = this.#inject(trace.setSpan(parent, span), spec.attributes);
+    const attributes = this.#inject(parent, span, spec.attributes);
     try {
       const reply = await this.inner.request(attributes === spec.attributes ? spec : { ...spec, attributes });
       this.m.operationDuration.record((performance.now() - start) / 1000, this.#opAttrs("request", template));
