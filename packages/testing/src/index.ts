@@ -33,3 +33,5 @@ export { startPostgres } from "./postgres/server.js";
 export type { PostgresServer, PostgresOptions } from "./postgres/server.js";
 export { findPostgresBinaries, PostgresNotFoundError } from "./postgres/binaries.js";
 export type { PostgresBinaries } from "./postgres/binaries.js";
+export { startPrometheus, findPrometheusBinary, PrometheusNotFoundError } from "./prometheus.js";
+export type { PrometheusServer, PrometheusOptions, PromSample, PrometheusTarget } from "./prometheus.js";
