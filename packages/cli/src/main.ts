@@ -11,22 +11,25 @@ import { CozebusError } from "@cozebus/nats";
 import { benchCommand } from "./commands/bench.js";
 import { demoCommand } from "./commands/demo.js";
 import { doctorCommand } from "./commands/doctor.js";
+import { provisionCommand } from "./commands/provision.js";
 import { dlqCommand } from "./commands/dlq.js";
 import { eventsCommand } from "./commands/events.js";
 import { pubCommand } from "./commands/pub.js";
 import { requestCommand } from "./commands/request.js";
 import { streamsCommand } from "./commands/streams.js";
 import { subCommand } from "./commands/sub.js";
+import { requireNats, type MqType } from "./connect.js";
 import { CliError, usageError } from "./errors.js";
 import { SchemaSet } from "./schemas.js";
 
 /** Each command's usage and what it does; `cozebus --help` lists them all, `cozebus <command> --help` one. */
 const COMMANDS: ReadonlyArray<{ readonly name: string; readonly usage: string; readonly about: string }> = [
-  { name: "demo", usage: "demo [--events N] [--json]", about: "the main job: workflows, an agent and a knowledge base, end to end,\nwith a summary (lost must be 0); starts a local nats-server when none is configured" },
+  { name: "demo", usage: "demo [--events N] [--json]", about: "the main job: workflows, an agent and a knowledge base, end to end,\nwith a summary (lost must be 0); starts a local nats-server (Pulsar: a local Pulsar\nstandalone) when none is configured; on Pulsar the request/reply part is skipped, by name" },
   { name: "events", usage: "events [--json]", about: "every event and request/reply operation: proto type, subject, quality of service, package" },
-  { name: "pub", usage: "pub <event> <json> [--schemas F]", about: "publish one event (proto3 JSON); prints the subject and, for JetStream, stream and sequence" },
-  { name: "sub", usage: "sub <event|subject-pattern> [--group G] [--count N] [--json] [--schemas F]", about: "print events as they arrive (core NATS: never takes events from durable consumers)" },
-  { name: "request", usage: "request <operation> <json> [--timeout ms]", about: "send a request, print the typed reply as JSON" },
+  { name: "pub", usage: "pub <event> <json> [--schemas F]", about: "publish one event (proto3 JSON); prints the subject and where it was stored\n(JetStream stream and sequence, Pulsar message id)" },
+  { name: "sub", usage: "sub <event|subject-pattern> [--group G] [--count N] [--json] [--schemas F]", about: "print events as they arrive (core NATS: never takes events from durable consumers;\nPulsar: an event or a whole domain, on a subscription of its own removed on exit, or\nthe subscription --group G, kept)" },
+  { name: "request", usage: "request <operation> <json> [--timeout ms]", about: "send a request, print the typed reply as JSON (NATS only: Pulsar has no request/reply)" },
+  { name: "provision", usage: "provision [--json]", about: "provision what every domain needs on the chosen transport, additively (NATS: the streams\nand the DLQ, as streams apply; Pulsar: namespace, a topic per event, DLQ topics)" },
   {
     name: "streams",
     usage: "streams apply | list | info [stream] | prune [stream] [--yes] [--force] [--json]",
@@ -39,7 +42,10 @@ const COMMANDS: ReadonlyArray<{ readonly name: string; readonly usage: string; r
 ];
 
 const OPTIONS = `options:
-  --server <urls>   NATS server(s), overrides NATS_SERVER_URL (every NATS_* variable applies)
+  --mq-type <t>     nats or pulsar, overrides COZE_MQ_TYPE (default nats)
+  --server <urls>   NATS server(s), overrides NATS_SERVER_URL (every NATS_* variable applies);
+                    Pulsar: pulsar://host:6650 (overrides MQ_NAME_SERVER) or http://host:8080
+                    (the web service, overrides PULSAR_WEB_SERVICE_URL); every PULSAR_* variable applies
   --json            machine-readable output, one JSON object per line
   --schemas <file>  pub, sub, dlq show: find, encode and decode events with this descriptor set, which may be newer
                     than this build; npm run codegen writes schemas/cozebus.binpb
@@ -57,6 +63,11 @@ function help(command: string | undefined): string {
   return `usage: cozebus <command> [options]\n\ncommands:\n${list}\n\n${OPTIONS}`;
 }
 
+function mqTypeFlag(v: string | undefined): MqType | undefined {
+  if (v === undefined || v === "nats" || v === "pulsar") return v;
+  throw usageError(`--mq-type must be nats or pulsar, got ${JSON.stringify(v)}`);
+}
+
 async function main(argv: readonly string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: [...argv],
@@ -64,6 +75,7 @@ async function main(argv: readonly string[]): Promise<number> {
     strict: true,
     options: {
       server: { type: "string" },
+      "mq-type": { type: "string" },
       json: { type: "boolean", default: false },
       group: { type: "string" },
       count: { type: "string" },
@@ -91,7 +103,8 @@ async function main(argv: readonly string[]): Promise<number> {
     if (!/^\d+$/.test(v) || Number(v) < 1) throw usageError(`--${name} needs a positive integer, got ${JSON.stringify(v)}`);
     return Number(v);
   };
-  const flags = { json: values.json, ...(values.server !== undefined ? { server: values.server } : {}) };
+  const mqType = mqTypeFlag(values["mq-type"]);
+  const flags = { json: values.json, ...(values.server !== undefined ? { server: values.server } : {}), ...(mqType !== undefined ? { mqType } : {}) };
   const schemas = values.schemas !== undefined ? { schemas: SchemaSet.load(values.schemas) } : {};
   switch (command) {
     case "events":
@@ -107,10 +120,15 @@ async function main(argv: readonly string[]): Promise<number> {
       return subCommand(args, { ...flags, ...schemas, ...(values.group !== undefined ? { group: values.group } : {}), ...(count !== undefined ? { count } : {}) });
     }
     case "request": {
+      requireNats(flags, "cozebus request (request/reply)", "the Pulsar transport declares requestReply: false");
       const timeout = int("timeout", values.timeout);
       return requestCommand(args, { ...flags, ...(timeout !== undefined ? { timeout } : {}) });
     }
+    case "provision":
+      if (args.length > 0) throw usageError("usage: cozebus provision [--json]");
+      return provisionCommand(flags);
     case "streams":
+      requireNats(flags, "cozebus streams (JetStream streams)", "on Pulsar, cozebus provision creates the topics and cozebus doctor checks them");
       return streamsCommand(args, { ...flags, yes: values.yes, force: values.force });
     case "bench": {
       if (args.length > 0) throw usageError("usage: cozebus bench [--messages N] [--rounds R] [--json]");
