@@ -122,7 +122,7 @@ export async function configuredOrLocalServer<F extends GlobalFlags>(flags: F, s
  * Central on first use, ~40 s, then ~8 s to start; needs java 17+), which
  * the caller stops. Progress goes to stderr.
  */
-export async function configuredOrLocalPulsar<F extends GlobalFlags>(flags: F, purpose: string): Promise<{ flags: F; local: PulsarBroker | undefined }> {
+export async function configuredOrLocalPulsar<F extends GlobalFlags>(flags: F, purpose: string, options: { readonly jvmArgs?: readonly string[] } = {}): Promise<{ flags: F; local: PulsarBroker | undefined }> {
   const configured = flags.server ?? process.env["MQ_NAME_SERVER"] ?? process.env["PULSAR_WEB_SERVICE_URL"];
   if (configured !== undefined && configured !== "") return { flags, local: undefined };
   if ((process.env["PULSAR_JWT_TOKEN"] ?? "") !== "") {
@@ -130,7 +130,7 @@ export async function configuredOrLocalPulsar<F extends GlobalFlags>(flags: F, p
   }
   log(`no MQ_NAME_SERVER: starting a local Pulsar standalone (first run resolves it from Maven Central, ~40 s; then ~8 s)...`);
   const t0 = Date.now();
-  const local = await startPulsar({ onProgress: log });
+  const local = await startPulsar({ onProgress: log, ...(options.jvmArgs !== undefined ? { jvmArgs: options.jvmArgs } : {}) });
   log(`${purpose} a local Pulsar ${local.version} at ${local.serviceUrl} (web service ${local.webServiceUrl}), up in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   return { flags: { ...flags, server: local.webServiceUrl }, local };
 }

@@ -37,8 +37,8 @@ const COMMANDS: ReadonlyArray<{ readonly name: string; readonly usage: string; r
       "apply: provision the domains' streams and the DLQ, additively (never removes a subject or\nlowers a limit another build may use); list: them all; info: one in full (limits, cluster,\nconsumers, builds that provisioned it, match with the schemas); prune: list what the streams\nhave that these schemas do not need, with why, and remove it with --yes (--force: even when a\nnewer build provisioned the stream)",
   },
   { name: "dlq", usage: "dlq list [--limit N] [--reason R] | show <seq> [--schemas F] | replay <seq> | replay --all [--reason R]", about: "dead letters: why, from where, how many deliveries; replay to the original subject\n(--reason unknown-event: the events a build could not name, once a build that knows them runs)" },
-  { name: "doctor", usage: "doctor [--monitor http://host:8222] [--json]", about: "check config, connection, auth, TLS, server version, JetStream, streams against the\nschemas, dead letters and monitoring; each finding with its fix (exit 1 when a check failed)" },
-  { name: "bench", usage: "bench [--messages N] [--rounds R] [--json]", about: "cozebus against raw nats.js on the same server: msg/s and ratios\n(creates and deletes COZEBUS_BENCH_* streams)" },
+  { name: "doctor", usage: "doctor [--monitor http://host:8222] [--json]", about: "check config, connection, auth, TLS, server version, JetStream, streams against the\nschemas, dead letters and monitoring (Pulsar: web service, token, tenant/namespace, topics),\nthen the transport's features; each finding with its fix (exit 1 when a check failed)" },
+  { name: "bench", usage: "bench [--messages N] [--rounds R] [--json]", about: "cozebus against raw nats.js on the same server: msg/s and ratios\n(creates and deletes COZEBUS_BENCH_* streams); on Pulsar: cozebus's Pulsar path against raw\nWebSocket-API code (creates and deletes coze.cozebench.* topics)" },
 ];
 
 const OPTIONS = `options:

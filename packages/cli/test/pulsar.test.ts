@@ -135,6 +135,21 @@ describe("cozebus on Pulsar (COZE_MQ_TYPE=pulsar)", () => {
     expect((await cozebus(["dlq", "show", "seven"])).code).toBe(2);
   }, 60_000);
 
+  it("bench --json: both Pulsar benchmarks measure both sides on the configured broker and clean up their topics", async () => {
+    const r = await cozebus(["bench", "--json", "--messages", "200", "--rounds", "1"]);
+    expect(r.code, r.stderr).toBe(0);
+    const rows = lines(r.stdout) as Array<{ bench: string; ours: number; raw: number; ratio: number; unit: string }>;
+    expect(rows.map((l) => l.bench)).toEqual(["pulsar publish 128B, receipts awaited, 256 in flight", "pulsar consume + ack, no-op handler"]);
+    for (const l of rows) {
+      expect(l.unit).toBe("msg/s");
+      expect(l.ours).toBeGreaterThan(0);
+      expect(l.raw).toBeGreaterThan(0);
+      expect(typeof l.ratio).toBe("number"); // printed, never asserted: the machine is shared
+    }
+    const topics = (await (await broker.admin("/admin/v2/persistent/public/default")).json()) as string[];
+    expect(topics.filter((t) => t.includes("cozebench"))).toEqual([]);
+  }, 120_000);
+
   it("demo --json: the scenario on Pulsar ends with lost 0 and names what it skipped", async () => {
     const r = await cozebus(["demo", "--json", "--events", "40"]);
     expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
