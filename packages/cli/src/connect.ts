@@ -1,11 +1,37 @@
+import { transportName, type Transport, type TransportName } from "@cozebus/core";
 import { openBus, resolveConfig, type Bus, type BusOptions } from "@cozebus/nats";
+import { connectPulsar, type PulsarOptions, type PulsarTransport } from "@cozebus/pulsar";
 import { usageError } from "./errors.js";
-import { startNatsServer, type NatsServer } from "@cozebus/testing";
+import { startNatsServer, startPulsar, type NatsServer, type PulsarBroker } from "@cozebus/testing";
+
+export type MqType = TransportName;
 
 export interface GlobalFlags {
   readonly server?: string;
   readonly json: boolean;
+  /** --mq-type: wins over COZE_MQ_TYPE. */
+  readonly mqType?: MqType;
 }
+
+/** The transport this run speaks: --mq-type, else COZE_MQ_TYPE (validated: a bad value is a ConfigError naming it, exit 2), else nats. */
+export function mqTypeOf(flags: Pick<GlobalFlags, "mqType">): MqType {
+  return flags.mqType ?? transportName();
+}
+
+/** Where the choice of Pulsar came from, for messages. */
+const pulsarChosenBy = (flags: Pick<GlobalFlags, "mqType">): string => (flags.mqType !== undefined ? "--mq-type pulsar" : "COZE_MQ_TYPE=pulsar");
+
+/**
+ * For commands and options that only NATS has (JetStream streams,
+ * request/reply): a usage error (exit 2, nothing sent) on Pulsar, naming
+ * COZE_MQ_TYPE, instead of a crash or a silent no-op.
+ */
+export function requireNats(flags: Pick<GlobalFlags, "mqType">, what: string, instead?: string): void {
+  if (mqTypeOf(flags) !== "pulsar") return;
+  throw usageError(`${what} is NATS-only, and ${pulsarChosenBy(flags)} selects the Pulsar transport${instead !== undefined ? `; ${instead}` : ""}; set COZE_MQ_TYPE=nats (or --mq-type nats) to use it`);
+}
+
+const log = (m: string): void => void process.stderr.write(`${m}\n`);
 
 /**
  * The options a CLI connection uses: NATS_* variables like a service
@@ -13,7 +39,6 @@ export interface GlobalFlags {
  * `--server` winning over NATS_SERVER_URL, logs on stderr.
  */
 export function busOptions(flags: GlobalFlags): BusOptions {
-  const log = (m: string): void => void process.stderr.write(`${m}\n`);
   return {
     ...(flags.server !== undefined ? { servers: flags.server } : {}),
     name: "cozebus-cli",
@@ -25,6 +50,48 @@ export function busOptions(flags: GlobalFlags): BusOptions {
 
 export function connectBus(flags: GlobalFlags): Promise<Bus> {
   return openBus(busOptions(flags));
+}
+
+/**
+ * The options a CLI Pulsar connection uses: the PULSAR_* variables and
+ * MQ_NAME_SERVER like a service; `--server` wins over them (an `http(s)://`
+ * URL is the web service, anything else a `pulsar://` service URL); errors
+ * nobody awaits go to stderr. The environment is read with COZE_MQ_TYPE
+ * set to pulsar, so `--mq-type pulsar` works whatever COZE_MQ_TYPE says.
+ */
+export function pulsarOptions(flags: GlobalFlags): PulsarOptions {
+  const server = flags.server;
+  return {
+    env: { ...process.env, COZE_MQ_TYPE: "pulsar" },
+    ...(server !== undefined ? (/^https?:\/\//i.test(server) ? { webServiceUrl: server } : { serviceUrl: server }) : {}),
+    requestTimeoutMs: 5000,
+    onError: (e) => log(`cozebus: ${e.message}`),
+  };
+}
+
+export function connectPulsarCli(flags: GlobalFlags): Promise<PulsarTransport> {
+  return connectPulsar(pulsarOptions(flags));
+}
+
+/** A connection on the chosen transport, for the commands that only need the port (pub, sub). */
+export interface Connection {
+  readonly type: MqType;
+  readonly transport: Transport;
+  /** Set on Pulsar (its admin API, dead letters, ...). */
+  readonly pulsar: PulsarTransport | undefined;
+  /** Set on NATS. */
+  readonly bus: Bus | undefined;
+  /** Lets in-flight work finish, then closes; never throws. */
+  close(): Promise<void>;
+}
+
+export async function connectTransport(flags: GlobalFlags): Promise<Connection> {
+  if (mqTypeOf(flags) === "pulsar") {
+    const pulsar = await connectPulsarCli(flags);
+    return { type: "pulsar", transport: pulsar, pulsar, bus: undefined, close: () => pulsar.drain().catch(() => undefined) };
+  }
+  const bus = await connectBus(flags);
+  return { type: "nats", transport: bus.transport, pulsar: undefined, bus, close: () => bus.drain().catch(() => undefined) };
 }
 
 /**
@@ -46,4 +113,24 @@ export async function configuredOrLocalServer<F extends GlobalFlags>(flags: F, s
   const local = await startNatsServer(api.kind === "domain" ? { jetstreamDomain: api.domain } : {});
   say(`no NATS_SERVER_URL: ${purpose} a local nats-server ${local.version} with JetStream${api.kind === "domain" ? ` in domain ${api.domain}` : ""} at ${local.url}`);
   return { flags: { ...flags, server: local.url }, local };
+}
+
+/**
+ * The Pulsar side of configuredOrLocalServer: the configured broker
+ * (`--server`, MQ_NAME_SERVER or PULSAR_WEB_SERVICE_URL), or else a
+ * throwaway Pulsar standalone from @cozebus/testing (resolved from Maven
+ * Central on first use, ~40 s, then ~8 s to start; needs java 17+), which
+ * the caller stops. Progress goes to stderr.
+ */
+export async function configuredOrLocalPulsar<F extends GlobalFlags>(flags: F, purpose: string, options: { readonly jvmArgs?: readonly string[] } = {}): Promise<{ flags: F; local: PulsarBroker | undefined }> {
+  const configured = flags.server ?? process.env["MQ_NAME_SERVER"] ?? process.env["PULSAR_WEB_SERVICE_URL"];
+  if (configured !== undefined && configured !== "") return { flags, local: undefined };
+  if ((process.env["PULSAR_JWT_TOKEN"] ?? "") !== "") {
+    throw usageError("PULSAR_JWT_TOKEN is set but no broker is: a local Pulsar would not know that token; set MQ_NAME_SERVER (or --server), or unset PULSAR_JWT_TOKEN");
+  }
+  log(`no MQ_NAME_SERVER: starting a local Pulsar standalone (first run resolves it from Maven Central, ~40 s; then ~8 s)...`);
+  const t0 = Date.now();
+  const local = await startPulsar({ onProgress: log, ...(options.jvmArgs !== undefined ? { jvmArgs: options.jvmArgs } : {}) });
+  log(`${purpose} a local Pulsar ${local.version} at ${local.serviceUrl} (web service ${local.webServiceUrl}), up in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  return { flags: { ...flags, server: local.webServiceUrl }, local };
 }

@@ -12,22 +12,25 @@ import { benchCommand } from "./commands/bench.js";
 import { BRIDGE_USAGE, bridgeCommand } from "./commands/bridge.js";
 import { demoCommand } from "./commands/demo.js";
 import { doctorCommand } from "./commands/doctor.js";
+import { provisionCommand } from "./commands/provision.js";
 import { dlqCommand } from "./commands/dlq.js";
 import { eventsCommand } from "./commands/events.js";
 import { pubCommand } from "./commands/pub.js";
 import { requestCommand } from "./commands/request.js";
 import { streamsCommand } from "./commands/streams.js";
 import { subCommand } from "./commands/sub.js";
+import { requireNats, type MqType } from "./connect.js";
 import { CliError, usageError } from "./errors.js";
 import { SchemaSet } from "./schemas.js";
 
 /** Each command's usage and what it does; `cozebus --help` lists them all, `cozebus <command> --help` one. */
 const COMMANDS: ReadonlyArray<{ readonly name: string; readonly usage: string; readonly about: string }> = [
-  { name: "demo", usage: "demo [--events N] [--json]", about: "the main job: workflows, an agent and a knowledge base, end to end,\nwith a summary (lost must be 0); starts a local nats-server when none is configured" },
+  { name: "demo", usage: "demo [--events N] [--json]", about: "the main job: workflows, an agent and a knowledge base, end to end,\nwith a summary (lost must be 0); starts a local nats-server (Pulsar: a local Pulsar\nstandalone) when none is configured; on Pulsar the request/reply part is skipped, by name" },
   { name: "events", usage: "events [--json]", about: "every event and request/reply operation: proto type, subject, quality of service, package" },
-  { name: "pub", usage: "pub <event> <json> [--schemas F]", about: "publish one event (proto3 JSON); prints the subject and, for JetStream, stream and sequence" },
-  { name: "sub", usage: "sub <event|subject-pattern> [--group G] [--count N] [--json] [--schemas F]", about: "print events as they arrive (core NATS: never takes events from durable consumers)" },
-  { name: "request", usage: "request <operation> <json> [--timeout ms]", about: "send a request, print the typed reply as JSON" },
+  { name: "pub", usage: "pub <event> <json> [--schemas F]", about: "publish one event (proto3 JSON); prints the subject and where it was stored\n(JetStream stream and sequence, Pulsar message id)" },
+  { name: "sub", usage: "sub <event|subject-pattern> [--group G] [--count N] [--json] [--schemas F]", about: "print events as they arrive (core NATS: never takes events from durable consumers;\nPulsar: an event or a whole domain, on a subscription of its own removed on exit, or\nthe subscription --group G, kept)" },
+  { name: "request", usage: "request <operation> <json> [--timeout ms]", about: "send a request, print the typed reply as JSON (NATS only: Pulsar has no request/reply)" },
+  { name: "provision", usage: "provision [--json]", about: "provision what every domain needs on the chosen transport, additively (NATS: the streams\nand the DLQ, as streams apply; Pulsar: namespace, a topic per event, DLQ topics)" },
   {
     name: "streams",
     usage: "streams apply | list | info [stream] | prune [stream] [--yes] [--force] [--json]",
@@ -35,13 +38,16 @@ const COMMANDS: ReadonlyArray<{ readonly name: string; readonly usage: string; r
       "apply: provision the domains' streams and the DLQ, additively (never removes a subject or\nlowers a limit another build may use); list: them all; info: one in full (limits, cluster,\nconsumers, builds that provisioned it, match with the schemas); prune: list what the streams\nhave that these schemas do not need, with why, and remove it with --yes (--force: even when a\nnewer build provisioned the stream)",
   },
   { name: "dlq", usage: "dlq list [--limit N] [--reason R] | show <seq> [--schemas F] | replay <seq> | replay --all [--reason R]", about: "dead letters: why, from where, how many deliveries; replay to the original subject\n(--reason unknown-event: the events a build could not name, once a build that knows them runs)" },
-  { name: "doctor", usage: "doctor [--monitor http://host:8222] [--json]", about: "check config, connection, auth, TLS, server version, JetStream, streams against the\nschemas, dead letters and monitoring; each finding with its fix (exit 1 when a check failed)" },
-  { name: "bench", usage: "bench [--messages N] [--rounds R] [--json]", about: "cozebus against raw nats.js on the same server: msg/s and ratios\n(creates and deletes COZEBUS_BENCH_* streams)" },
+  { name: "doctor", usage: "doctor [--monitor http://host:8222] [--json]", about: "check config, connection, auth, TLS, server version, JetStream, streams against the\nschemas, dead letters and monitoring (Pulsar: web service, token, tenant/namespace, topics),\nthen the transport's features; each finding with its fix (exit 1 when a check failed)" },
+  { name: "bench", usage: "bench [--messages N] [--rounds R] [--json]", about: "cozebus against raw nats.js on the same server: msg/s and ratios\n(creates and deletes COZEBUS_BENCH_* streams); on Pulsar: cozebus's Pulsar path against raw\nWebSocket-API code (creates and deletes coze.cozebench.* topics)" },
   { name: "bridge", usage: BRIDGE_USAGE, about: "consume Coze Studio's legacy topics (COZE_MQ_TYPE, MQ_NAME_SERVER) with the bridge's own group and\nrepublish them as typed knowledge events, idempotently; until SIGTERM (--once: until idle), then the counts" },
 ];
 
 const OPTIONS = `options:
-  --server <urls>   NATS server(s), overrides NATS_SERVER_URL (every NATS_* variable applies)
+  --mq-type <t>     nats or pulsar, overrides COZE_MQ_TYPE (default nats)
+  --server <urls>   NATS server(s), overrides NATS_SERVER_URL (every NATS_* variable applies);
+                    Pulsar: pulsar://host:6650 (overrides MQ_NAME_SERVER) or http://host:8080
+                    (the web service, overrides PULSAR_WEB_SERVICE_URL); every PULSAR_* variable applies
   --json            machine-readable output, one JSON object per line
   --schemas <file>  pub, sub, dlq show: find, encode and decode events with this descriptor set, which may be newer
                     than this build; npm run codegen writes schemas/cozebus.binpb
@@ -59,6 +65,11 @@ function help(command: string | undefined): string {
   return `usage: cozebus <command> [options]\n\ncommands:\n${list}\n\n${OPTIONS}`;
 }
 
+function mqTypeFlag(v: string | undefined): MqType | undefined {
+  if (v === undefined || v === "nats" || v === "pulsar") return v;
+  throw usageError(`--mq-type must be nats or pulsar, got ${JSON.stringify(v)}`);
+}
+
 async function main(argv: readonly string[]): Promise<number> {
   if (argv[0] === "bridge") return bridgeCommand(argv.slice(1)); // its own flags (--once, --idle-ms)
   const { values, positionals } = parseArgs({
@@ -67,6 +78,7 @@ async function main(argv: readonly string[]): Promise<number> {
     strict: true,
     options: {
       server: { type: "string" },
+      "mq-type": { type: "string" },
       json: { type: "boolean", default: false },
       group: { type: "string" },
       count: { type: "string" },
@@ -94,7 +106,8 @@ async function main(argv: readonly string[]): Promise<number> {
     if (!/^\d+$/.test(v) || Number(v) < 1) throw usageError(`--${name} needs a positive integer, got ${JSON.stringify(v)}`);
     return Number(v);
   };
-  const flags = { json: values.json, ...(values.server !== undefined ? { server: values.server } : {}) };
+  const mqType = mqTypeFlag(values["mq-type"]);
+  const flags = { json: values.json, ...(values.server !== undefined ? { server: values.server } : {}), ...(mqType !== undefined ? { mqType } : {}) };
   const schemas = values.schemas !== undefined ? { schemas: SchemaSet.load(values.schemas) } : {};
   switch (command) {
     case "events":
@@ -110,10 +123,15 @@ async function main(argv: readonly string[]): Promise<number> {
       return subCommand(args, { ...flags, ...schemas, ...(values.group !== undefined ? { group: values.group } : {}), ...(count !== undefined ? { count } : {}) });
     }
     case "request": {
+      requireNats(flags, "cozebus request (request/reply)", "the Pulsar transport declares requestReply: false");
       const timeout = int("timeout", values.timeout);
       return requestCommand(args, { ...flags, ...(timeout !== undefined ? { timeout } : {}) });
     }
+    case "provision":
+      if (args.length > 0) throw usageError("usage: cozebus provision [--json]");
+      return provisionCommand(flags);
     case "streams":
+      requireNats(flags, "cozebus streams (JetStream streams)", "on Pulsar, cozebus provision creates the topics and cozebus doctor checks them");
       return streamsCommand(args, { ...flags, yes: values.yes, force: values.force });
     case "bench": {
       if (args.length > 0) throw usageError("usage: cozebus bench [--messages N] [--rounds R] [--json]");

@@ -55,7 +55,7 @@ describe("cozebus CLI", () => {
   });
 
   it("every command has its own --help (exit 0); no command at all is usage, exit 2", async () => {
-    for (const name of ["demo", "events", "pub", "sub", "request", "streams", "dlq", "doctor", "bench"]) {
+    for (const name of ["demo", "events", "pub", "sub", "request", "provision", "streams", "dlq", "doctor", "bench"]) {
       const r = await cozebus([name, "--help"]);
       expect(r.code, name).toBe(0);
       expect(r.stdout.startsWith(`usage: cozebus ${name}`), r.stdout).toBe(true);

@@ -12,7 +12,9 @@ import {
   type ServerFeature,
   provisionedBy,
 } from "@cozebus/nats";
-import { busOptions, connectBus, type GlobalFlags } from "../connect.js";
+import type { QualityOfService, Transport, TransportFeatures } from "@cozebus/core";
+import { busOptions, connectBus, mqTypeOf, type GlobalFlags } from "../connect.js";
+import { diagnosePulsar } from "./doctor-pulsar.js";
 import { wantedStreams, type WantedStream } from "../domains.js";
 
 export interface DoctorFlags extends GlobalFlags {
@@ -22,10 +24,29 @@ export interface DoctorFlags extends GlobalFlags {
 
 /** One thing the doctor looked at. Every warn and fail carries the fix. */
 export interface Finding {
-  readonly check: "config" | "connect" | "tls" | "server" | "jetstream" | "stream" | "dead-letters" | "monitoring";
+  readonly check: "config" | "connect" | "auth" | "tls" | "server" | "jetstream" | "stream" | "namespace" | "topics" | "dead-letters" | "monitoring" | "transport";
   readonly status: "ok" | "warn" | "fail" | "skip";
   readonly detail: string;
   readonly fix?: string;
+  /** The transport check: `transport.features(qos)` for each quality of service. */
+  readonly features?: Readonly<Record<QualityOfService, TransportFeatures>>;
+}
+
+const QOS: readonly QualityOfService[] = ["at-most-once", "at-least-once"];
+
+/** The transport's declared features per quality of service (what the typed layer uses, emulates or refuses), as a finding. */
+export function transportFinding(transport: Transport): Finding {
+  const features = Object.fromEntries(QOS.map((q) => [q, transport.features(q)])) as Record<QualityOfService, TransportFeatures>;
+  const effective = QOS.map((q) => `${q} -> ${transport.effectiveQos(q)}`).join(", ");
+  return { check: "transport", status: "ok", detail: `${transport.name} transport (subject root ${transport.subjectRoot}); delivery: ${effective}; features:`, features };
+}
+
+/** The features table under the transport finding: one row per feature, a column per quality of service. */
+function featureTable(features: Readonly<Record<QualityOfService, TransportFeatures>>): string {
+  const names = Object.keys(features["at-least-once"]) as Array<keyof TransportFeatures>;
+  const rows = [["feature", ...QOS], ...names.map((n) => [n, ...QOS.map((q) => (features[q][n] ? "yes" : "no"))])];
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) => `${" ".repeat(19)}${r.map((c, i) => c.padEnd(widths[i]!)).join("  ")}`.trimEnd()).join("\n");
 }
 
 /** The oldest nats-server cozebus is tested against (REFERENCE.md). */
@@ -66,6 +87,7 @@ export async function doctorCommand(flags: DoctorFlags): Promise<number> {
       const label = { ok: "ok  ", warn: "WARN", fail: "FAIL", skip: "skip" }[f.status];
       process.stdout.write(`${label}  ${f.check.padEnd(12)} ${f.detail}\n`);
       if (f.fix !== undefined) process.stdout.write(`${" ".repeat(19)}fix: ${f.fix}\n`);
+      if (f.features !== undefined) process.stdout.write(`${featureTable(f.features)}\n`);
     }
   };
   await diagnose(flags, report);
@@ -76,6 +98,13 @@ export async function doctorCommand(flags: DoctorFlags): Promise<number> {
 }
 
 async function diagnose(flags: DoctorFlags, report: (f: Finding) => void): Promise<void> {
+  try {
+    if (mqTypeOf(flags) === "pulsar") return await diagnosePulsar(flags, report);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    report({ check: "config", status: "fail", detail: err.message, fix: "set COZE_MQ_TYPE to nats or pulsar (unset means nats)" });
+    return;
+  }
   let config: ResolvedConfig;
   try {
     config = resolveConfig(busOptions(flags));
@@ -105,6 +134,7 @@ async function diagnose(flags: DoctorFlags, report: (f: Finding) => void): Promi
     const specs = await checkJetStream(bus, config, report);
     if (specs !== undefined) await checkStreams(bus, specs, report);
     await checkMonitoring(flags, report, config.streamReplicas);
+    report(transportFinding(bus.transport));
   } finally {
     await bus.close().catch(() => undefined);
   }

@@ -1,6 +1,6 @@
 import { EventClient, type EventDef, type PublishReceipt } from "@cozebus/nats";
 import { findEvent } from "../catalog.js";
-import { connectBus, type GlobalFlags } from "../connect.js";
+import { connectTransport, type GlobalFlags } from "../connect.js";
 import { usageError } from "../errors.js";
 import { readEventJson } from "../json-input.js";
 import type { SchemaSet } from "../schemas.js";
@@ -15,21 +15,22 @@ const domainOf = (def: EventDef): string => def.subject.split(".")[1] ?? "";
 
 /** Publishes a message the caller has already checked, and prints the receipt. */
 async function publish(def: EventDef, domain: string, message: unknown, flags: GlobalFlags): Promise<number> {
-  const bus = await connectBus(flags);
+  const conn = await connectTransport(flags);
   try {
-    const client = new EventClient(bus.transport, domain, def);
+    const client = new EventClient(conn.transport, domain, def);
     const partial = message as never;
     client.subjectFor(partial); // validates the subject fields (a SubjectError is exit 2)
     printReceipt(def.type, await client.publish(partial), flags.json);
     return 0;
   } finally {
-    await bus.drain().catch(() => undefined);
+    await conn.close();
   }
 }
 
 /**
- * `cozebus pub <event> <json>`: publishes one typed event; prints its subject
- * (and stream/sequence for JetStream). With --schemas, events of a newer
+ * `cozebus pub <event> <json>`: publishes one typed event on the chosen
+ * transport; prints its subject (and where it was stored: JetStream
+ * stream/sequence, a Pulsar message id). With --schemas, events of a newer
  * schema are found and encoded through the descriptor set.
  */
 export async function pubCommand(args: readonly string[], flags: GlobalFlags & { readonly schemas?: SchemaSet }): Promise<number> {
