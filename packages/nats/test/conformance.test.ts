@@ -68,7 +68,7 @@ for (const [qos, mode] of [
     name: `nats ${qos} (${mode}, nats-server ${version})`,
     qos,
     features: features[qos],
-    extras: { dedupesById: !core },
+    extras: { dedupesById: !core, countsCrashRedelivery: !core },
     restartable: !core,
     why: core
       ? {
