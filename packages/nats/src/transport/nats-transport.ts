@@ -18,7 +18,7 @@ import {
 } from "@cozebus/core/transport";
 import type { Bus } from "../connection/bus.js";
 import type { JetStreamPublishOptions } from "../jetstream/client.js";
-import type { ConsumeOptions, ConsumerSpec, DeliveredMessage } from "../jetstream/consumer.js";
+import { durableName, type ConsumeOptions, type ConsumerSpec, type DeliveredMessage } from "../jetstream/consumer.js";
 import type { PartitionedOptions } from "../jetstream/partitioned/consumer.js";
 import type { PubAck } from "../jetstream/publisher.js";
 import { templatePattern } from "../messaging/subject.js";
@@ -125,10 +125,11 @@ export class NatsTransport implements Transport {
     const patterns = spec.events === "domain" ? undefined : spec.events.map((s) => templatePattern(s.template, s.filter ?? {}, prefix));
     if (spec.qos === "at-most-once") {
       if (patterns === undefined) throw new ConfigError("events", `an at-most-once subscription names its events: core NATS has no stream to hold "every event of ${spec.domain}"`);
+      const queue = queueName(spec, patterns);
       const subs = await Promise.all(
         patterns.map((p) =>
           this.bus.subscribe(p, (m) => handler(new CoreDelivery(m)).then(settled), {
-            queue: spec.group,
+            queue,
             ...(spec.concurrency !== undefined ? { concurrency: spec.concurrency } : {}),
             ...(spec.onError !== undefined ? { onError: spec.onError } : {}),
           }),
@@ -187,6 +188,18 @@ export class NatsTransport implements Transport {
   close(): Promise<void> {
     return this.bus.close();
   }
+}
+
+/**
+ * The queue group of an at-most-once subscription: the group, plus a hash of
+ * its patterns when it filters by field values. A filtered subscription is
+ * then a group of its own, as JetStream's durable consumers are (see
+ * durableName): sharing the queue group with unfiltered members would hand
+ * each matching event to only one of them.
+ */
+function queueName(spec: SubscriptionSpec, patterns: readonly string[]): string {
+  const filtered = spec.events !== "domain" && spec.events.some((s) => s.filter !== undefined && Object.keys(s.filter).length > 0);
+  return filtered ? durableName({ group: spec.group, filter: [...patterns] }) : spec.group;
 }
 
 /** At most once, every outcome ends the same way: the settling above the port has reported a failure already. */

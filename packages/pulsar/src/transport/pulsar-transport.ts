@@ -123,6 +123,7 @@ export class PulsarTransport implements Transport {
         deadLetterTopic,
         topicRefreshMs: this.config.topicRefreshMs,
         listDomainTopics: () => this.#domainTopics(spec.domain),
+        ensureSubscription: (topic, name) => this.#ensureSubscription(topic, name),
         onError: this.onError,
       },
       spec,
@@ -158,6 +159,28 @@ export class PulsarTransport implements Transport {
     return p;
   }
 
+  /**
+   * Creates the group's subscription at the earliest retained event before
+   * its consumer opens (the consumer would create it at the latest one, and
+   * every event published before the group first subscribed would be lost to
+   * it). A topic not there yet is created first. When the role may not do
+   * either, that is reported and the consumer opens anyway.
+   */
+  async #ensureSubscription(topic: string, name: string): Promise<void> {
+    try {
+      let stored = await this.admin.hasMessages(topic);
+      if (stored === undefined) {
+        await this.admin.createTopic(topic);
+        stored = false;
+      }
+      // A topic never published to: earliest and latest are the same place, and a cursor reset to (-1, -1) is
+      // only made where it matters (a Key_Shared subscription created that way on a fresh topic stalled under load).
+      await this.admin.createSubscription(topic, name, stored ? "earliest" : "latest");
+    } catch (err) {
+      this.onError(new Error(`subscription ${name} on ${topic}: could not create it at the earliest event (${describe(err)}); the consumer creates it at the latest, so events published before now are not delivered to this group`, { cause: err }));
+    }
+  }
+
   async #domainTopics(domain: string): Promise<string[]> {
     const prefix = fullTopic(this.names, domainTopicPrefix(this.names.root, domain));
     const all = await this.admin.topics(this.names.tenant, this.names.namespace);
@@ -187,10 +210,11 @@ export class PulsarTransport implements Transport {
     await this.close();
   }
 
+  /** Closes at once: running handlers are not waited for (their events go back to the group, unacked). Prefer drain(). */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await Promise.all([...this.#subscriptions].map((s) => s.stop()));
+    await Promise.all([...this.#subscriptions].map((s) => s.abort()));
     this.#subscriptions.clear();
     await this.#publisher.close();
     await this.wire.close();

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import {
   ConfigError,
   DEFAULT_RETRY,
@@ -30,6 +31,12 @@ export interface SubscriptionContext {
   readonly topicRefreshMs: number;
   /** Topics of the domain (for `events: "domain"`). */
   listDomainTopics(): Promise<string[]>;
+  /**
+   * Makes sure the subscription exists, created at the earliest retained
+   * message when it does not (the WebSocket API of Pulsar 3.0 has no
+   * subscriptionInitialPosition, and would create it at the latest).
+   */
+  ensureSubscription(topic: string, subscription: string): Promise<void>;
   readonly onError: (e: Error) => void;
 }
 
@@ -62,6 +69,8 @@ export class PulsarSubscription implements TransportSubscription {
   readonly #ordered: boolean;
   readonly #concurrency: number;
   readonly #onError: (e: Error) => void;
+  /** The Pulsar subscription's name: the group, or the group and a hash of its field filters. */
+  readonly name: string;
 
   constructor(
     private readonly ctx: SubscriptionContext,
@@ -75,6 +84,7 @@ export class PulsarSubscription implements TransportSubscription {
     if (!/^[A-Za-z0-9_.=:-]+$/.test(spec.group)) {
       throw new ConfigError("subscription.group", `${JSON.stringify(spec.group)} cannot name a Pulsar subscription: letters, digits and _ . = : - only`);
     }
+    this.name = subscriptionName(spec);
     this.#ordered = spec.orderBy !== undefined;
     this.#onError = spec.onError ?? ctx.onError;
     this.#dispatcher = new Dispatcher<Job>(c, this.#ordered, (job) => this.#run(job));
@@ -114,9 +124,11 @@ export class PulsarSubscription implements TransportSubscription {
     // Messages can in principle arrive before open() returns: keep them until the consumer is known.
     const known: { consumer?: WireConsumer } = {};
     const early: IncomingMessage[] = [];
+    // A group's first subscribe starts at the earliest retained event, so what was published before it is not lost to it.
+    await this.ctx.ensureSubscription(topic, this.name);
     const consumer = await this.ctx.wire.consumer(
       topic,
-      this.spec.group,
+      this.name,
       {
         subscriptionType: this.#ordered ? "Key_Shared" : "Shared",
         // The WebSocket proxy hands out this many unsettled messages at most: enough to keep every slot busy, few enough that other instances get their share.
@@ -288,10 +300,38 @@ export class PulsarSubscription implements TransportSubscription {
     await this.#closeConsumers();
   }
 
+  /** Closes at once (the transport's close): nothing waits for running handlers; what is unacked goes back to the group. */
+  async abort(): Promise<void> {
+    this.#stopping = true;
+    if (this.#refresh) clearInterval(this.#refresh);
+    for (const wake of [...this.#wakers]) wake();
+    for (const timer of this.#holds.keys()) clearTimeout(timer);
+    this.#holds.clear();
+    void this.#dispatcher.stop();
+    await this.#closeConsumers();
+  }
+
   async #closeConsumers(): Promise<void> {
     await Promise.all([...this.#consumers.values()].map((c) => c.close()));
     this.#consumers.clear();
   }
+}
+
+/**
+ * The group's Pulsar subscription, or, for a subscription with field
+ * filters, a subscription of its own: `<group>_<hash>` (as NATS names its
+ * durable consumers). The typed layer filters above the port here and acks
+ * what its filter skips, so sharing the group's subscription with unfiltered
+ * members would ack their events away.
+ */
+export function subscriptionName(spec: Pick<SubscriptionSpec, "group" | "events">): string {
+  if (spec.events === "domain") return spec.group;
+  const filters = spec.events
+    .filter((s) => s.filter !== undefined && Object.keys(s.filter).length > 0)
+    .map((s) => `${s.template.template}?${Object.entries(s.filter!).sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, v]) => `${k}=${v}`).join("&")}`)
+    .sort();
+  if (filters.length === 0) return spec.group;
+  return `${spec.group}_${createHash("sha256").update(filters.join("\n")).digest("hex").slice(0, 8)}`;
 }
 
 /** Message properties as the port's read-only Headers (names were lower-cased on the way in). */

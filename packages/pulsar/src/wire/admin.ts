@@ -14,6 +14,15 @@ export interface PeekedMessage {
 
 const enc = encodeURIComponent;
 
+/** MessageId.earliest as the admin API's ResetCursorData. */
+const EARLIEST = { ledgerId: -1, entryId: -1, partitionIndex: -1, batchIndex: -1 };
+
+/** Pulsar's retention policy: how long and how much of what every subscription has acked is kept (-1: no limit). */
+export interface RetentionPolicy {
+  readonly retentionTimeInMinutes: number;
+  readonly retentionSizeInMB: number;
+}
+
 /** The admin REST calls the transport makes (provisioning, topic discovery, dead letters). */
 export class Admin {
   constructor(readonly rest: RestClient) {}
@@ -73,10 +82,37 @@ export class Admin {
     return res.status === 200 ? (res.json<{ partitions?: number }>().partitions ?? 0) : 0;
   }
 
-  /** Creates a durable subscription at the earliest message; true when created, false when it existed. */
-  async createSubscription(topic: string, subscription: string): Promise<boolean> {
-    const res = await this.rest.expect("PUT", `${this.#topicPath(topic)}/subscription/${enc(subscription)}?messageId=earliest`, [204, 409], `a subscription on topic ${topic}`);
+  /** The namespace's retention policy (undefined when none is set: the broker's default applies). */
+  async retention(tenant: string, ns: string): Promise<RetentionPolicy | undefined> {
+    const res = await this.rest.expect("GET", `/admin/v2/namespaces/${enc(tenant)}/${enc(ns)}/retention`, [200, 204], `the retention of namespace ${tenant}/${ns}`);
+    if (res.status === 204 || res.body.length === 0) return undefined;
+    const r = res.json<Partial<RetentionPolicy> | null>();
+    if (r === null || typeof r.retentionTimeInMinutes !== "number" || typeof r.retentionSizeInMB !== "number") return undefined;
+    return { retentionTimeInMinutes: r.retentionTimeInMinutes, retentionSizeInMB: r.retentionSizeInMB };
+  }
+
+  async setRetention(tenant: string, ns: string, policy: RetentionPolicy): Promise<void> {
+    await this.rest.expect("POST", `/admin/v2/namespaces/${enc(tenant)}/${enc(ns)}/retention`, [204], `setting the retention of namespace ${tenant}/${ns}`, policy);
+  }
+
+  /**
+   * Creates a durable subscription, at the earliest retained message (the
+   * default) or the latest; true when created, false when it existed.
+   */
+  async createSubscription(topic: string, subscription: string, at: "earliest" | "latest" = "earliest"): Promise<boolean> {
+    // Where it starts is the body (ResetCursorData), not a query parameter: without one the broker starts it at the latest
+    // message. (-1, -1) is MessageId.earliest, as `pulsar-admin topics create-subscription -m earliest` sends it.
+    const res = await this.rest.expect("PUT", `${this.#topicPath(topic)}/subscription/${enc(subscription)}`, [204, 409], `a subscription on topic ${topic}`, at === "earliest" ? EARLIEST : undefined);
     return res.status === 204;
+  }
+
+  /** Whether the topic holds (or held) any message: false for a topic never published to; undefined when it does not exist. */
+  async hasMessages(topic: string): Promise<boolean | undefined> {
+    const res = await this.rest.call("GET", `${this.#topicPath(topic)}/lastMessageId`);
+    if (res.status === 404) return undefined;
+    if (res.status !== 200) throw statusError(res.status, reasonOf(res), `the last message id of topic ${topic}`);
+    const id = res.json<{ ledgerId?: number; entryId?: number }>();
+    return typeof id.entryId === "number" && id.entryId >= 0;
   }
 
   /** The subscription's backlog (unacked messages), or undefined when the topic or subscription does not exist. */
