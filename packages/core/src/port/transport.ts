@@ -247,6 +247,12 @@ export interface Transport {
   /** The subject root (default `coze`): templates' first token is replaced by it. */
   readonly subjectRoot: string;
   features(qos: QualityOfService): TransportFeatures;
+  /**
+   * Why a feature `features(qos)` declares false is missing here, in the
+   * transport's words (`needs nats-server 2.11.0 or later; this server is
+   * 2.9.10`), for the typed layer's refusal; undefined: the generic reason.
+   */
+  whyLacking?(feature: keyof TransportFeatures, qos: QualityOfService): string | undefined;
   /** The quality of service this transport gives an event the schema declares with `declared` (e.g. NATS_USE_JETSTREAM forces one). */
   effectiveQos(declared: QualityOfService): QualityOfService;
 

@@ -61,14 +61,15 @@ export type FieldNamesOf<E extends EventDef> = E["fields"][keyof E["fields"]] & 
 /** Refuses a subscribe option the transport cannot carry out for this quality of service: never a silent no-op. */
 export function checkSubscribeOptions(transport: Transport, qos: QualityOfService, what: string, options: Pick<EventSubscribeOptions, "retry" | "orderBy" | "idempotency">): void {
   const f = transport.features(qos);
-  const refuse = (feature: string, option: string, why: string): never => {
-    throw new FeatureUnavailableError(feature, `${option} needs ${why}; ${what} is delivered ${qos} on ${transport.name} here`);
+  const refuse = (feature: string, option: string, why: string, lacking?: keyof TransportFeatures): never => {
+    const own = lacking === undefined ? undefined : transport.whyLacking?.(lacking, qos);
+    throw new FeatureUnavailableError(feature, own !== undefined ? `${option} ${own}` : `${option} needs ${why}; ${what} is delivered ${qos} on ${transport.name} here`);
   };
   if (options.retry !== undefined && !f.redelivery) refuse("redelivery", "retry", "redelivery (at-least-once delivery)");
   // An inbox answers "seen this id" with a retry (another replica holds it) or an ack: both need a redelivering broker.
   if (options.idempotency !== undefined && !f.redelivery) refuse("idempotency", "idempotency", "at-least-once delivery (an inbox retries an id another replica is handling)");
   if (options.orderBy === "subject" && !f.orderPerSubject) refuse("order-per-subject", 'orderBy "subject"', "ordered at-least-once delivery");
-  if (options.orderBy === "key" && !f.orderPerKey) refuse("order-per-key", 'orderBy "key"', qos === "at-least-once" ? `per-key order across instances, which ${transport.name} lacks here (NATS: nats-server 2.11+)` : "at-least-once delivery with per-key order");
+  if (options.orderBy === "key" && !f.orderPerKey) refuse("order-per-key", 'orderBy "key"', qos === "at-least-once" ? `per-key order across instances, which ${transport.name} lacks here` : "at-least-once delivery with per-key order", "orderPerKey");
 }
 
 /** Reads a filter given by message property names into validated template field values. */
@@ -164,11 +165,15 @@ export class EventClient<E extends EventDef> {
   #checkPublish(options: PublishOptions, qos: QualityOfService): void {
     if (options.ttlMs === undefined && options.deliverAt === undefined) return;
     const f = this.#transport.features(qos);
+    const own = (feature: keyof TransportFeatures, option: string): string | undefined => {
+      const why = this.#transport.whyLacking?.(feature, qos);
+      return why === undefined ? undefined : `${option} ${why}`;
+    };
     if (options.ttlMs !== undefined && !f.messageTtl) {
-      throw new FeatureUnavailableError("msg-ttl", `ttlMs needs per-event expiry (NATS JetStream on nats-server 2.11+); ${this.def.type} is delivered ${qos} on ${this.#transport.name} here`);
+      throw new FeatureUnavailableError("msg-ttl", own("messageTtl", "publish with ttlMs") ?? `ttlMs needs per-event expiry (NATS JetStream on nats-server 2.11+); ${this.def.type} is delivered ${qos} on ${this.#transport.name} here`);
     }
     if (options.deliverAt !== undefined && !f.delayedDelivery) {
-      throw new FeatureUnavailableError("msg-schedules", `deliverAt needs delayed delivery (NATS JetStream on nats-server 2.12+ with schedules provisioned, or Pulsar); ${this.def.type} is delivered ${qos} on ${this.#transport.name} here`);
+      throw new FeatureUnavailableError("msg-schedules", own("delayedDelivery", "publish with deliverAt") ?? `deliverAt needs delayed delivery (NATS JetStream on nats-server 2.12+ with schedules provisioned, or Pulsar); ${this.def.type} is delivered ${qos} on ${this.#transport.name} here`);
     }
   }
 
@@ -191,6 +196,8 @@ export class EventClient<E extends EventDef> {
   async publishBatch(events: ReadonlyArray<PartialOf<E["codec"]>>, options: PublishBatchCallOptions = {}): Promise<BatchReceipt[]> {
     const qos = this.qos;
     if (options.atomic === true && !this.#transport.features(qos).atomicBatch) {
+      const own = this.#transport.whyLacking?.("atomicBatch", qos);
+      if (own !== undefined) throw new FeatureUnavailableError("atomic-batch", `publishBatch with atomic: true ${own}`);
       throw new FeatureUnavailableError("atomic-batch", `an atomic batch needs a broker that stores a batch all or nothing (NATS JetStream on nats-server 2.12+); ${this.def.type} is delivered ${qos} on ${this.#transport.name} here`);
     }
     const results: Array<BatchReceipt | undefined> = [];

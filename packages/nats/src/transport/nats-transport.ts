@@ -17,6 +17,7 @@ import {
   type TransportSubscription,
 } from "@cozebus/core/transport";
 import type { Bus } from "../connection/bus.js";
+import { FEATURES, type ServerFeature } from "../connection/server-info.js";
 import type { JetStreamPublishOptions } from "../jetstream/client.js";
 import { durableName, type ConsumeOptions, type ConsumerSpec, type DeliveredMessage } from "../jetstream/consumer.js";
 import type { PartitionedOptions } from "../jetstream/partitioned/consumer.js";
@@ -38,6 +39,14 @@ const AT_MOST_ONCE: TransportFeatures = Object.freeze({
   delayedDelivery: false,
   atomicBatch: false,
 });
+
+/** The port's features that depend on the server's version, and the server feature each needs. */
+const SERVER_FEATURE: Partial<Record<keyof TransportFeatures, ServerFeature>> = {
+  orderPerKey: "pinned-client",
+  messageTtl: "msg-ttl",
+  delayedDelivery: "msg-schedules",
+  atomicBatch: "atomic-batch",
+};
 
 const receiptOf = (ack: PubAck, subject: string): Receipt => ({ id: ack.id, subject, qos: "at-least-once", duplicate: ack.duplicate, position: `${ack.stream}#${ack.seq}` });
 
@@ -73,6 +82,13 @@ export class NatsTransport implements Transport {
       delayedDelivery: server.supports("msg-schedules"),
       atomicBatch: server.supports("atomic-batch"),
     };
+  }
+
+  /** At least once, what is missing is the server's age: say which release has it. */
+  whyLacking(feature: keyof TransportFeatures, qos: QualityOfService): string | undefined {
+    if (qos === "at-most-once") return undefined;
+    const needs = SERVER_FEATURE[feature];
+    return needs === undefined ? undefined : `needs nats-server ${FEATURES[needs].since} or later; this server is ${this.bus.server.version}`;
   }
 
   /** NATS_USE_JETSTREAM forces every event of the connection to one mode, as the seed's deployments expect. */
