@@ -46,12 +46,20 @@ afterAll(async () => {
   await Promise.all([db?.stop(), nats?.stop()]);
 });
 
-async function startRelay(): Promise<{ child: ChildProcess; exited: Promise<void> }> {
+interface RelayChild {
+  child: ChildProcess;
+  exited: Promise<void>;
+  /** SIGKILL as soon as the next "published" line arrives: that publish returns 5 ms after it, so the kill most likely lands before the batch's mark. */
+  killOnNextPublish(): Promise<void>;
+}
+
+async function startRelay(): Promise<RelayChild> {
   const relay = children.length + 1;
   const child = spawn(process.execPath, [RELAY, db.url, nats.url], { stdio: ["ignore", "pipe", "pipe"] });
   children.push(child);
   let buf = "";
   let ready = false;
+  let killNext: (() => void) | undefined;
   child.stdout.on("data", (chunk: Buffer) => {
     buf += chunk.toString();
     const lines = buf.split("\n");
@@ -59,13 +67,24 @@ async function startRelay(): Promise<{ child: ChildProcess; exited: Promise<void
     for (const line of lines) {
       const [kind, id, dup] = line.split(" ");
       if (kind === "ready") ready = true;
-      else if (kind === "published" && id) published.push({ id, duplicate: dup === "true", relay });
+      else if (kind === "published" && id) {
+        published.push({ id, duplicate: dup === "true", relay });
+        if (killNext) {
+          child.kill("SIGKILL");
+          killNext();
+          killNext = undefined;
+        }
+      }
     }
   });
   child.stderr.on("data", (chunk: Buffer) => process.stderr.write(chunk));
   const exited = new Promise<void>((resolve) => child.stdout.once("close", () => resolve()));
   await waitFor(`relay ${relay} ready`, () => ready, 30_000);
-  return { child, exited };
+  const killOnNextPublish = async (): Promise<void> => {
+    await new Promise<void>((resolve) => (killNext = resolve));
+    await exited;
+  };
+  return { child, exited, killOnNextPublish };
 }
 
 const sentRows = async (): Promise<number> => (await pool.query<{ n: number }>("select count(*)::int as n from cozebus_outbox where sent_at is not null")).rows[0]!.n;
@@ -126,9 +145,7 @@ it(`outbox chaos: ${N} transactions, a third rolled back, the relay SIGKILLed tw
   /** Kills the relay right after it reports a publish: most likely mid-batch, published and not yet marked sent. */
   const killRelayMidBatch = async (fraction: number): Promise<number> => {
     await at(fraction);
-    const before = published.length;
-    await waitFor("the relay publishing", () => published.length > before, 60_000);
-    relay.child.kill("SIGKILL");
+    await relay.killOnNextPublish();
     return sentRows();
   };
   let sent = await killRelayMidBatch(0.2);
