@@ -90,7 +90,8 @@ const retry = (delayMs: number, error: Error): Outcome => ({ type: "retry", dela
  *   handler slot is held and no transport needs extend-ack for it;
  * - claimed -> `run(claim)`; the claim is renewed while it runs. Its
  *   outcome:
- *   - ack -> `store.complete`, then ack. If `complete` fails: retry
+ *   - ack -> `store.complete`, then ack. A failed mark is tried again for
+ *     half the lease (a store down for a moment); if it still fails: retry
  *     (InboxUnavailableError), never an ack without the mark. The claim is
  *     left to lapse; the redelivery finds the id done if the handler marked
  *     it in its own transaction, else runs it again (at least once);
@@ -142,7 +143,7 @@ export async function guard(store: InboxStore, options: GuardOptions, run: (clai
   await renewal.stop();
   if (outcome.type === "ack") {
     try {
-      await store.complete(claim);
+      await completeWithinLease(store, claim);
     } catch (err) {
       return retry(unavailableDelayMs, new InboxUnavailableError(store.name, "complete", err));
     }
@@ -151,6 +152,27 @@ export async function guard(store: InboxStore, options: GuardOptions, run: (clai
   if (isAlreadyHandled(outcome.error)) return ACK;
   await store.release(claim).catch(report);
   return outcome;
+}
+
+/**
+ * Marks the claim done, retrying a failed mark while the lease still holds:
+ * a store that is briefly unreachable (a nats-server restarting, a database
+ * failover) would otherwise turn a handled event into a retry that runs the
+ * handler again once the lease lapses. Past the lease another replica may
+ * claim the id, so the failure is returned then.
+ */
+async function completeWithinLease(store: InboxStore, claim: InboxClaim): Promise<void> {
+  // The claim was renewed while the handler ran; count the lease from now, with a margin for clock and network.
+  const deadline = Date.now() + Math.floor(claim.leaseMs / 2);
+  for (let delay = 50; ; delay = Math.min(delay * 2, 1000)) {
+    try {
+      await store.complete(claim);
+      return;
+    } catch (err) {
+      if (Date.now() + delay >= deadline) throw err;
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
 }
 
 /** Renews the claim every `everyMs` while the handler runs; `stop()` waits for a renewal in flight (release and complete then use its token). */
