@@ -198,6 +198,8 @@ export async function demoCommand(flags: DemoFlags): Promise<number> {
     // Workflow runner: each started execution runs three nodes and completes.
     await wf.executionStarted.subscribe(async (e, ctx) => {
       received("workflow.executionStarted", ctx.id);
+      // An execution from an earlier run or another publisher (a new group starts at the oldest kept event) is not this run's.
+      if (!sentAt.has(ctx.id)) return;
       for (const [i, nodeType] of [NodeType.NODE_TYPE_START, NodeType.NODE_TYPE_LLM, NodeType.NODE_TYPE_END].entries()) {
         await send(wf.nodeStarted, { workflowId: e.workflowId, executeId: e.executeId, nodeId: `n${i}`, nodeType });
         await send(wf.nodeCompleted, { workflowId: e.workflowId, executeId: e.executeId, nodeId: `n${i}`, nodeType, durationMs: 1n });
@@ -216,6 +218,8 @@ export async function demoCommand(flags: DemoFlags): Promise<number> {
     // Knowledge: a batch fans out into per-document events; two indexers share them.
     await kb.indexDocumentsRequested.subscribe(async (e, ctx) => {
       received("knowledge.indexDocumentsRequested", ctx.id);
+      // Likewise a batch from an earlier run.
+      if (!sentAt.has(ctx.id)) return;
       for (const d of e.documents) await send(kb.indexDocumentRequested, { knowledgeId: e.knowledgeId, documentId: d.documentId, ...(d.source ? { source: d.source } : {}) });
     }, { group: "fan-out" });
     const index = (who: string, delayMs: number) => async (e: { documentId: bigint; source?: { kind?: { $case: string; value: string } } }, ctx: { id: string; attempt: number }): Promise<void> => {
