@@ -37,6 +37,14 @@ describe("cozebus console: who may use it", () => {
     expect(short.stderr).toMatch(/at least 16 characters/);
   });
 
+  it("has its own --help and is listed in cozebus --help", async () => {
+    const own = await runCli(["console", "--help"], {});
+    expect(own.code).toBe(0);
+    expect(own.stdout).toMatch(/^usage: cozebus console \[--host H\] \[--port P\] \[--token T\]/);
+    const all = await runCli(["--help"], {});
+    expect(all.stdout).toMatch(/\n  console \[--host H\].*\n {6}a web console on http:\/\/127\.0\.0\.1:7464/);
+  });
+
   it("on Pulsar: a clear NATS-only error, exit 2", async () => {
     const r = await runCli(["console", "--mq-type", "pulsar"], {});
     expect(r.code).toBe(2);
