@@ -1,4 +1,4 @@
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -31,6 +31,7 @@ async function shot(name: string, fullPage = true): Promise<void> {
 }
 
 beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's Chromium (apt-get install -y chromium; .ci/run does); playwright-core drives it, no browser is downloaded`);
   server = await startNatsServer();
   bus = await openBus({ servers: server.url, env: {}, logger: silentLogger, onError: () => undefined });
   consoleProc = await startConsoleProcess([], { NATS_SERVER_URL: server.url, COZEBUS_CONSOLE_TOKEN: "" });
