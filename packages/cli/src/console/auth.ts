@@ -42,7 +42,8 @@ export function tokenMatches(presented: string | undefined, token: string): bool
  * otherwise a web page whose name is rebound to 127.0.0.1 (DNS rebinding)
  * could read the console and post its forms from the user's own browser.
  */
-export function hostAllowed(req: IncomingMessage, port: number): boolean {
+export function hostAllowed(req: IncomingMessage, bound: string, port: number): boolean {
   const host = (req.headers.host ?? "").toLowerCase();
-  return [`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`].includes(host);
+  const own = bound.includes(":") ? `[${bound}]` : bound;
+  return [`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`, `${own.toLowerCase()}:${port}`].includes(host);
 }

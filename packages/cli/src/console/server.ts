@@ -62,7 +62,7 @@ export async function startConsole(options: ConsoleOptions): Promise<ConsoleServ
         send(res, 303, "text/plain; charset=utf-8", "", { location: url.pathname + url.search, "set-cookie": `${TOKEN_COOKIE}=${encodeURIComponent(options.token)}; HttpOnly; SameSite=Strict; Path=/` });
         return;
       }
-    } else if (!hostAllowed(raw, port)) {
+    } else if (!hostAllowed(raw, options.host, port)) {
       send(res, 403, "text/plain; charset=utf-8", `403: Host ${JSON.stringify(raw.headers.host ?? "")} is not this console's address; open http://127.0.0.1:${port}/ (without a token, only loopback names are served, against DNS rebinding)\n`);
       return;
     }

@@ -46,7 +46,15 @@ export async function tailEvents(ctx: ConsoleContext, query: URLSearchParams, re
     res.end();
     return;
   }
-  const sub = await ctx.bus.subscribe(pattern, (m) => sse(res, undefined, record(ctx, m)));
+  let sub;
+  try {
+    sub = await ctx.bus.subscribe(pattern, (m) => sse(res, undefined, record(ctx, m)));
+  } catch (err) {
+    // A refused subscription (permissions) or a closed connection: said on the stream, where the page shows it.
+    sse(res, "failed", { error: `cannot tail ${pattern}: ${(err as Error).message}` });
+    res.end();
+    return;
+  }
   const heartbeat = setInterval(() => res.write(": keep-alive\n\n"), 15_000);
   res.once("close", () => {
     clearInterval(heartbeat);
