@@ -11,6 +11,7 @@ import { clientsFor, resolveConfig, type PulsarWire } from "@cozebus/pulsar";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   DLQ_PROP,
+  checkCozeStudioPulsar,
   KNOWLEDGE,
   cozeStudioPulsar,
   deadLetterTopicOf,
@@ -171,11 +172,13 @@ describe("either side first", () => {
     expect(seen.find((e) => e.knowledgeId === BIG_ID)!.sliceIds).toEqual([INT64_MAX]);
   });
 
-  it("the group cannot be shared across the sides: Go's Exclusive refuses our Shared and the reverse, both saying so", async () => {
+  it("the group cannot be shared across the sides: Go's Exclusive refuses our Shared and the reverse, both saying so; doctor names the Go-held group", async () => {
     const c = await coze();
     const t = freshTopic();
     const go = await goConsumer(t.topic, "cg_knowledge");
     await expect(c.registerConsumer(t, () => undefined, { group: "cg_knowledge" })).rejects.toThrow(/Exclusive/);
+    const report = await checkCozeStudioPulsar(raw.admin, { env: goEnv(), topics: [{ topic: t.topic, group: "cg_knowledge" }] });
+    expect(report.checks.find((x) => x.subject === `subscription cg_knowledge on ${t.topic}`)?.message).toMatch(/^Exclusive, 1 consumer\(s\).*Coze's Go consumer.*cannot join/);
     await go.stop();
     const ours = await c.registerConsumer(t, () => undefined, { group: "cg_knowledge" });
     await expect(goConsumer(t.topic, "cg_knowledge")).rejects.toThrow(/subscribe: .*(different type|ConsumerBusy|busy)/i);
