@@ -117,7 +117,7 @@ describe("cozebus doctor and Coze Studio on NATS JetStream", () => {
     expect(find(plain.findings, "coze-studio")).toEqual([]);
     // A cozebus consumer of cg_knowledge creates Coze's stream (Go's exact settings) and the durable (with cozebus's max_deliver).
     const bus = await openBus(cozeStudioBusOptions({ env, logger: silentLogger, onError: () => undefined }));
-    const coze = await cozeStudio(bus, { env, onError: () => undefined });
+    const coze = cozeStudio(bus, { env, onError: () => undefined });
     const consumer = await coze.registerConsumer(KNOWLEDGE, () => undefined);
     try {
       const r = await doctor(env);
