@@ -46,6 +46,9 @@ interface Job {
   readonly dedupeKey: string;
 }
 
+
+/** Receiver queue of a Key_Shared consumer (the WebSocket proxy's maximum is 1,000): see #add. */
+const KEY_SHARED_RECEIVER_QUEUE = 1000;
 /** Properties the broker's own dead-lettering adds (the WebSocket proxy's Java client). */
 const BROKER_DLQ_PROPS = new Set(["REAL_TOPIC", "ORIGIN_MESSAGE_ID"]);
 
@@ -132,7 +135,10 @@ export class PulsarSubscription implements TransportSubscription {
       {
         subscriptionType: this.#ordered ? "Key_Shared" : "Shared",
         // The WebSocket proxy hands out this many unsettled messages at most: enough to keep every slot busy, few enough that other instances get their share.
-        receiverQueueSize: Math.min(1000, Math.max(2, this.#concurrency * 2)),
+        // Key_Shared needs more: a message whose key's consumer has no permit goes to the broker's replay set, and on
+        // Pulsar 3.0 a subscription whose backlog is all in replay can stop dispatching although every consumer has
+        // permits (seen: msgInReplay 2,873 = the backlog, nothing delivered for 60 s; PIP-379 reworked this in 4.0).
+        receiverQueueSize: this.#ordered ? KEY_SHARED_RECEIVER_QUEUE : Math.min(1000, Math.max(2, this.#concurrency * 2)),
         negativeAckRedeliveryDelayMs: this.ctx.nackDelayMs,
         // The broker's own dead-lettering is the backstop, one delivery after ours (a process that died during the last delivery).
         deadLetter: { topic: this.ctx.deadLetterTopic, maxRedeliverCount: this.#maxDeliveries },
