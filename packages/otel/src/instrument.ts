@@ -35,6 +35,7 @@ import type {
   RequestSpec,
   ServeSpec,
   ServedReply,
+  SubscriptionObserver,
   SubscriptionSpec,
   Transport,
   TransportFeatures,
@@ -432,6 +433,19 @@ class Instrumented implements InstrumentedTransport {
         [ATTR.consumerGroup]: group,
         ...(extra !== undefined ? { [extra]: value } : {}),
       }));
+    const heartbeatAttrs = (template: string): Attributes =>
+      this.#attrs.get(`heartbeat\0${template}\0${group}`, () => ({
+        [ATTR.system]: this.#system,
+        [ATTR.destinationTemplate]: template,
+        [ATTR.consumerGroup]: group,
+      }));
+    const outer = spec.observer;
+    const observer: SubscriptionObserver = {
+      heartbeat: (subject) => {
+        this.m.heartbeats.add(1, heartbeatAttrs(templateOf(subject)));
+        outer?.heartbeat?.(subject);
+      },
+    };
     const wrapped: DeliveryHandler = async (d) => {
       const template = templateOf(d.subject);
       const producer = this.#producerContext(d);
@@ -466,7 +480,7 @@ class Instrumented implements InstrumentedTransport {
       span.end();
       return outcome;
     };
-    return this.inner.subscribe(spec, wrapped);
+    return this.inner.subscribe({ ...spec, observer }, wrapped);
   }
 
   /** Records the outcome on the process span and as a `settle` span under it (the transport carries it out after). */

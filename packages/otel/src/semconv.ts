@@ -44,6 +44,7 @@ export const METRIC = {
   retries: "cozebus.consumer.retries",
   deadLetters: "cozebus.consumer.dead_letters",
   active: "cozebus.consumer.active",
+  heartbeats: "cozebus.consumer.heartbeats",
 } as const;
 
 /** The conventions' advice for duration histograms, in seconds. */

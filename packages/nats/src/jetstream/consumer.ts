@@ -79,6 +79,8 @@ export interface ConsumeOptions {
   readonly stopTimeoutMs?: number;
   readonly onError?: (error: Error) => void;
   readonly onStatus?: (status: ConsumerStatus) => void;
+  /** Called for each in-progress heartbeat (+WPI) sent, with the event's subject (for metrics; must be cheap and not throw). */
+  readonly onHeartbeat?: (subject: string) => void;
 }
 
 export interface ConsumerStats {
@@ -88,6 +90,8 @@ export interface ConsumerStats {
   readonly retried: number;
   readonly deadLettered: number;
   readonly inFlight: number;
+  /** In-progress heartbeats (+WPI) sent for events held here while they ran or waited. */
+  readonly heartbeats: number;
 }
 
 export interface ConsumerHost {
@@ -145,7 +149,7 @@ export class DurableConsumer {
   #stopping = false;
   #stopped: Promise<void> | undefined;
   #recreating = false;
-  #stats = { acked: 0, skippedDuplicates: 0, retried: 0, deadLettered: 0 };
+  #stats = { acked: 0, skippedDuplicates: 0, retried: 0, deadLettered: 0, heartbeats: 0 };
   readonly #handled: RecentIds<number>;
   /** Stream sequences being handled now, with the duplicates waiting to learn whether handling succeeded. */
   readonly #running = new Map<number, Array<(ok: boolean) => void> | null>();
@@ -196,7 +200,7 @@ export class DurableConsumer {
     this.#stopWatcher = watchAbandoned(this.#host, stream, this.#durable, (e) => this.#report(e), () => this.#stats.deadLettered++);
     const every = Math.max(50, Math.floor(this.#policy.ackWaitMs / 3));
     this.#heartbeat = setInterval(() => {
-      for (const m of this.#live) m.working();
+      for (const m of this.#live) if (m.working()) this.#heartbeatSent(m.subject);
     }, every);
     this.#heartbeat.unref();
     await this.#pull();
@@ -277,6 +281,11 @@ export class DurableConsumer {
     } finally {
       this.#recreating = false;
     }
+  }
+
+  #heartbeatSent(subject: string): void {
+    this.#stats.heartbeats++;
+    this.#opts.onHeartbeat?.(subject);
   }
 
   #status(s: ConsumerStatus): void {

@@ -162,6 +162,7 @@ export class NatsTransport implements Transport {
       ...(spec.concurrency !== undefined ? { concurrency: spec.concurrency } : {}),
       retry: { ...(spec.maxDeliveries !== undefined ? { maxDeliveries: spec.maxDeliveries } : {}), ...(spec.ackWaitMs !== undefined ? { ackWaitMs: spec.ackWaitMs } : {}) },
       ...(spec.onError !== undefined ? { onError: spec.onError } : {}),
+      ...heartbeatHook(spec),
     };
     const run = (m: DeliveredMessage): Promise<Outcome> => handler(new StoredDelivery(m));
     const consumers: Array<{ stop(): Promise<void> }> = [];
@@ -216,6 +217,21 @@ export class NatsTransport implements Transport {
 function queueName(spec: SubscriptionSpec, patterns: readonly string[]): string {
   const filtered = spec.events !== "domain" && spec.events.some((s) => s.filter !== undefined && Object.keys(s.filter).length > 0);
   return filtered ? durableName({ group: spec.group, filter: [...patterns] }) : spec.group;
+}
+
+/** The observer's heartbeat, guarded: a metrics bug must not stop the consumer's heartbeat loop. */
+function heartbeatHook(spec: SubscriptionSpec): { onHeartbeat?: (subject: string) => void } {
+  const observer = spec.observer;
+  if (observer?.heartbeat === undefined) return {};
+  return {
+    onHeartbeat: (subject) => {
+      try {
+        observer.heartbeat?.(subject);
+      } catch {
+        // the observer's problem; heartbeats go on
+      }
+    },
+  };
 }
 
 /** At most once, every outcome ends the same way: the settling above the port has reported a failure already. */

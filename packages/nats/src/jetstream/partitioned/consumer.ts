@@ -63,6 +63,8 @@ export interface PartitionedOptions {
   readonly memberId?: string;
   readonly onError?: (error: Error) => void;
   readonly onStatus?: (status: PartitionedStatus) => void;
+  /** Called for each in-progress heartbeat (+WPI) sent, with the event's subject (for metrics; must be cheap and not throw). */
+  readonly onHeartbeat?: (subject: string) => void;
 }
 
 export type PartitionedStatus =
@@ -85,6 +87,8 @@ export interface PartitionedStats {
   readonly retried: number;
   readonly deadLettered: number;
   readonly inFlight: number;
+  /** In-progress heartbeats (+WPI) sent for events held here while they ran or waited their turn. */
+  readonly heartbeats: number;
 }
 
 /** What a partitioned consumer needs from the JetStream layer that starts it. */
@@ -199,7 +203,7 @@ export class PartitionedConsumer {
   #halted = false;
   #givenUp = false;
   #stopped: Promise<void> | undefined;
-  #stats = { acked: 0, skippedDuplicates: 0, retried: 0, deadLettered: 0 };
+  #stats = { acked: 0, skippedDuplicates: 0, retried: 0, deadLettered: 0, heartbeats: 0 };
 
   private constructor(host: PartitionedHost, spec: PartitionedSpec, handler: DeliveryHandler, opts: PartitionedOptions) {
     if (!NAME.test(spec.group)) throw new ConfigError("group", `${JSON.stringify(spec.group)} is not a valid consumer name: letters, digits, "_" and "-"`);
@@ -283,7 +287,11 @@ export class PartitionedConsumer {
     this.#advisories = this.#watchAbandoned(layout);
     // Keeps every event held or queued here alive on the server while it waits its turn.
     this.#heartbeat = setInterval(() => {
-      for (const d of this.#live) d.working();
+      for (const d of this.#live) {
+        if (!d.working()) continue;
+        this.#stats.heartbeats++;
+        this.#opts.onHeartbeat?.(d.subject);
+      }
     }, Math.max(50, Math.floor(this.#policy.ackWaitMs / 3)));
     this.#heartbeat.unref();
     this.#membership = new Membership({
