@@ -18,7 +18,7 @@ import {
   type Tracer,
   type TracerProvider,
 } from "@opentelemetry/api";
-import { transportOf, type SubjectTemplate } from "@cozebus/core";
+import { ConfigError, transportOf, type SubjectTemplate } from "@cozebus/core";
 import type {
   BatchResult,
   Delivery,
@@ -35,6 +35,7 @@ import type {
   RequestSpec,
   ServeSpec,
   ServedReply,
+  PublishWindow,
   SubscriptionObserver,
   SubscriptionSpec,
   Transport,
@@ -42,6 +43,7 @@ import type {
   TransportLike,
   TransportSubscription,
 } from "@cozebus/core/transport";
+import { DEFAULT_LAG_INTERVAL_MS, Gauges } from "./gauges.js";
 import { AttributeCache, instruments, type Instruments } from "./metrics.js";
 import { ATTR, OP_TYPE } from "./semconv.js";
 import { metricsServerFromEnv, startMetricsServer, type MetricsServer, type MetricsServerOptions } from "./prometheus.js";
@@ -69,6 +71,13 @@ export interface InstrumentOptions {
    * `false`: never, whatever the environment says.
    */
   readonly metricsServer?: MetricsServerOptions | false;
+  /**
+   * How often each subscribed group's lag (pending, ack pending, redelivered)
+   * is read from the broker for the `cozebus.consumer.lag.*` gauges (default
+   * 15 000 ms; 0 turns lag off). One consumer-info request per group and
+   * destination per interval; only the groups this process subscribes.
+   */
+  readonly lagIntervalMs?: number;
   /** Where COZEBUS_METRICS_PORT / COZEBUS_METRICS_HOST are read (default `process.env`). */
   readonly env?: Readonly<Record<string, string | undefined>>;
 }
@@ -145,7 +154,10 @@ export function instrument(target: TransportLike, options: InstrumentOptions = {
   }
   const tracer = (options.tracerProvider ?? trace.getTracerProvider()).getTracer(NAME, VERSION);
   const meter = (meterProvider ?? metrics.getMeterProvider()).getMeter(NAME, VERSION);
-  const t = new Instrumented(inner, tracer, instruments(meter), options.propagator ?? propagation, options.consumerParent ?? "producer", server, (s) => (state = s));
+  const lagIntervalMs = options.lagIntervalMs ?? DEFAULT_LAG_INTERVAL_MS;
+  if (!Number.isFinite(lagIntervalMs) || lagIntervalMs < 0) throw new ConfigError("lagIntervalMs", `${String(lagIntervalMs)} must be a number of milliseconds >= 0 (0 turns lag gauges off)`);
+  const gauges = new Gauges(meter, inner, lagIntervalMs);
+  const t = new Instrumented(inner, tracer, instruments(meter), gauges, options.propagator ?? propagation, options.consumerParent ?? "producer", server, (s) => (state = s));
   return t;
 }
 
@@ -157,6 +169,7 @@ class Instrumented implements InstrumentedTransport {
     readonly inner: Transport,
     private readonly tracer: Tracer,
     private readonly m: Instruments,
+    private readonly gauges: Gauges,
     private readonly propagator: TextMapPropagator,
     private readonly consumerParent: "producer" | "none",
     readonly metricsServer: Promise<MetricsServer> | undefined,
@@ -183,9 +196,14 @@ class Instrumented implements InstrumentedTransport {
   report(error: Error): void {
     this.inner.report(error);
   }
+  publishWindow(): PublishWindow | undefined {
+    // The metrics callback is this window's reader (its peak resets per read); others see it through the inner transport.
+    return this.inner.publishWindow?.();
+  }
 
   async drain(): Promise<void> {
     this.setState("draining");
+    this.gauges.close();
     try {
       await this.inner.drain();
     } finally {
@@ -196,6 +214,7 @@ class Instrumented implements InstrumentedTransport {
 
   async close(): Promise<void> {
     this.setState("closed");
+    this.gauges.close();
     try {
       await this.inner.close();
     } finally {
@@ -480,7 +499,7 @@ class Instrumented implements InstrumentedTransport {
       span.end();
       return outcome;
     };
-    return this.inner.subscribe({ ...spec, observer }, wrapped);
+    return this.inner.subscribe({ ...spec, observer }, wrapped).then((sub) => this.gauges.track(group, sub));
   }
 
   /** Records the outcome on the process span and as a `settle` span under it (the transport carries it out after). */

@@ -4,6 +4,7 @@ import {
   type DomainPlan,
   type DeliveryHandler,
   type OutgoingEvent,
+  type PublishWindow,
   type Outcome,
   type QualityOfService,
   type Receipt,
@@ -19,11 +20,12 @@ import {
 import type { Bus } from "../connection/bus.js";
 import { FEATURES, type ServerFeature } from "../connection/server-info.js";
 import type { JetStreamPublishOptions } from "../jetstream/client.js";
-import { durableName, type ConsumeOptions, type ConsumerSpec, type DeliveredMessage } from "../jetstream/consumer.js";
-import type { PartitionedOptions } from "../jetstream/partitioned/consumer.js";
+import { durableName, type DurableConsumer, type ConsumeOptions, type ConsumerSpec, type DeliveredMessage } from "../jetstream/consumer.js";
+import type { PartitionedConsumer, PartitionedOptions } from "../jetstream/partitioned/consumer.js";
 import type { PubAck } from "../jetstream/publisher.js";
 import { templatePattern } from "../messaging/subject.js";
 import { CoreDelivery, StoredDelivery } from "./delivery.js";
+import { consumerPositions, readLag } from "./lag.js";
 import { provisionDomain, type StreamProvisionResult } from "./provision.js";
 
 const AT_MOST_ONCE: TransportFeatures = Object.freeze({
@@ -101,6 +103,11 @@ export class NatsTransport implements Transport {
     this.bus.report(error);
   }
 
+  /** The JetStream publisher's window, once JetStream is open (at most once publishes have none). */
+  publishWindow(): PublishWindow | undefined {
+    return this.bus.openJetStream?.publishWindow();
+  }
+
   #subject(e: Pick<OutgoingEvent, "address">): string {
     return e.address.template.build(e.address.fields, this.bus.prefix);
   }
@@ -165,7 +172,7 @@ export class NatsTransport implements Transport {
       ...heartbeatHook(spec),
     };
     const run = (m: DeliveredMessage): Promise<Outcome> => handler(new StoredDelivery(m));
-    const consumers: Array<{ stop(): Promise<void> }> = [];
+    const consumers: Array<DurableConsumer | PartitionedConsumer> = [];
     try {
       for (const filter of filters) {
         const c = { stream, group: spec.group, ...(filter !== undefined ? { filter } : {}) };
@@ -177,7 +184,10 @@ export class NatsTransport implements Transport {
       await Promise.all(consumers.map((c) => c.stop()));
       throw err;
     }
-    return { stop: async () => void (await Promise.all(consumers.map((c) => c.stop()))) };
+    return {
+      stop: async () => void (await Promise.all(consumers.map((c) => c.stop()))),
+      lag: () => readLag(js.jsm, consumerPositions(stream, consumers)),
+    };
   }
 
   async request(spec: RequestSpec): Promise<Reply> {
