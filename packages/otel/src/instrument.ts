@@ -49,6 +49,8 @@ import { ATTR, OP_TYPE } from "./semconv.js";
 import { metricsServerFromEnv, startMetricsServer, type MetricsServer, type MetricsServerOptions } from "./prometheus.js";
 
 const NAME = "@cozebus/otel";
+/** How long a settle span waits for the transport's settled() before it ends, marked unconfirmed. */
+const SETTLE_WAIT_MS = 30_000;
 const VERSION = "0.1.0";
 
 export interface InstrumentOptions {
@@ -459,12 +461,25 @@ class Instrumented implements InstrumentedTransport {
         [ATTR.consumerGroup]: group,
       }));
     const outer = spec.observer;
+    // Settle spans waiting for the transport to say the outcome was carried out (only while tracing records).
+    const settling = new Map<Delivery, { span: Span; timer: NodeJS.Timeout }>();
     const observer: SubscriptionObserver = {
       heartbeat: (subject) => {
         this.m.heartbeats.add(1, heartbeatAttrs(templateOf(subject)));
         outer?.heartbeat?.(subject);
       },
+      settled: (d) => {
+        const s = settling.get(d);
+        if (s !== undefined) {
+          settling.delete(d);
+          clearTimeout(s.timer);
+          s.span.end();
+        }
+        outer?.settled?.(d);
+      },
     };
+    // At most once there is nothing to carry out (no ack): the settle span ends with the outcome.
+    const awaitsSettle = spec.qos === "at-least-once";
     const wrapped: DeliveryHandler = async (d) => {
       const template = templateOf(d.subject);
       const producer = this.#producerContext(d);
@@ -488,7 +503,17 @@ class Instrumented implements InstrumentedTransport {
         this.m.active.add(-1, metricAttrs(template));
       }
       const seconds = (performance.now() - start) / 1000;
-      this.#settle(span, ctx, template, d, group, outcome);
+      const settle = this.#settle(span, ctx, template, d, group, outcome);
+      if (settle !== undefined) {
+        if (!awaitsSettle) settle.end();
+        else {
+          // A transport that never reports settled() must not leak spans: end it as unconfirmed after a while.
+          const timer = setTimeout(() => {
+            if (settling.delete(d)) settle.setAttribute(ATTR.settleConfirmed, false).end();
+          }, SETTLE_WAIT_MS).unref();
+          settling.set(d, { span: settle, timer });
+        }
+      }
       if (outcome.type === "ack") this.m.processDuration.record(seconds, metricAttrs(template));
       else {
         const why = outcomeErrorType(outcome);
@@ -502,9 +527,13 @@ class Instrumented implements InstrumentedTransport {
     return this.inner.subscribe({ ...spec, observer }, wrapped).then((sub) => this.gauges.track(group, sub));
   }
 
-  /** Records the outcome on the process span and as a `settle` span under it (the transport carries it out after). */
-  #settle(span: Span, ctx: Context, template: string, d: Delivery, group: string, outcome: Outcome): void {
-    if (!span.isRecording()) return;
+  /**
+   * Records the outcome on the process span and starts a `settle` span under
+   * it, from the moment the handler returned until the transport says it
+   * carried the outcome out (the subscription observer's settled()).
+   */
+  #settle(span: Span, ctx: Context, template: string, d: Delivery, group: string, outcome: Outcome): Span | undefined {
+    if (!span.isRecording()) return undefined;
     const op = outcome.type === "ack" ? "ack" : outcome.type === "retry" ? "nack" : "dead_letter";
     const attrs: Attributes = {
       [ATTR.system]: this.#system,
@@ -526,7 +555,7 @@ class Instrumented implements InstrumentedTransport {
       if (outcome.error !== undefined) span.recordException(asException(outcome.error));
       span.setStatus({ code: SpanStatusCode.ERROR, message: outcome.type === "retry" ? `retry in ${outcome.delayMs} ms` : `dead letter: ${outcome.reason}` });
     }
-    this.tracer.startSpan(`settle ${template}`, { kind: SpanKind.CLIENT, attributes: attrs }, ctx).end();
+    return this.tracer.startSpan(`settle ${template}`, { kind: SpanKind.CLIENT, attributes: attrs }, ctx);
   }
 
   serve(spec: ServeSpec, handler: (request: Delivery) => Promise<ServedReply>): Promise<TransportSubscription> {

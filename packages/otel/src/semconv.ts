@@ -30,6 +30,8 @@ export const ATTR = {
   outcome: "cozebus.outcome",
   retryDelay: "cozebus.retry.delay_ms",
   deadLetterReason: "cozebus.dead_letter.reason",
+  /** On a settle span: false when the transport never said the outcome was carried out (the span ended after 30 s). */
+  settleConfirmed: "cozebus.settle.confirmed",
   /** Lag gauges: where the group reads, in the broker's words (JetStream stream, Pulsar topic). */
   lagDestination: "cozebus.consumer.destination",
   /** Lag gauges: the broker's name for the group's position (JetStream durable consumer, Pulsar subscription). */

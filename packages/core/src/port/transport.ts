@@ -175,6 +175,14 @@ export interface SubscriptionObserver {
    * run), so the broker does not redeliver it while it waits.
    */
   heartbeat?(subject: string): void;
+  /**
+   * The outcome the handler returned for `delivery` (the object the handler
+   * got) was carried out: an ack or nak written (confirmed, where the
+   * transport waits for the broker's confirmation), a dead letter stored and
+   * the original terminated, or an in-place retry about to wait out its
+   * delay. Called at most once per handler run.
+   */
+  settled?(delivery: Delivery): void;
 }
 
 /** A group's backlog on one broker destination, as the broker counts it. */

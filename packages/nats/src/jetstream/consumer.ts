@@ -81,6 +81,11 @@ export interface ConsumeOptions {
   readonly onStatus?: (status: ConsumerStatus) => void;
   /** Called for each in-progress heartbeat (+WPI) sent, with the event's subject (for metrics; must be cheap and not throw). */
   readonly onHeartbeat?: (subject: string) => void;
+  /**
+   * Called once the outcome of a handler run was carried out (for a settle span): ack or nak written, dead letter stored
+   * and the event terminated, or an in-place retry about to wait out its delay. Must be cheap and not throw.
+   */
+  readonly onSettled?: (m: JsDelivery) => void;
 }
 
 export interface ConsumerStats {
@@ -374,6 +379,7 @@ export class DurableConsumer {
       const outcome = await this.#outcome(m, delivery);
       if (outcome === undefined || outcome.type === "ack") {
         m.ack();
+        this.#opts.onSettled?.(m);
         this.#handled.add(eventKey(m));
         this.#stats.acked++;
         return true;
@@ -386,8 +392,10 @@ export class DurableConsumer {
       // An unknown event is handed back to the group (another instance may know it); retrying it here cannot help.
       if (!ordered || this.#stopping || failureKind(outcome.error) === "unknown-event") {
         m.nak(outcome.delayMs);
+        this.#opts.onSettled?.(m);
         return false;
       }
+      this.#opts.onSettled?.(m);
       await sleep(outcome.delayMs); // ordered: retry in place; the heartbeat keeps the ack alive meanwhile
     }
   }
@@ -408,11 +416,13 @@ export class DurableConsumer {
       // Never term what could not be dead-lettered: retry it later instead.
       this.#report(new Error(`could not dead-letter ${info.stream}#${info.streamSequence} from "${m.subject}": ${describe(dlqErr)}; it will be redelivered`));
       m.nak(backoffDelay(this.#policy.backoff, deliveries));
+      this.#opts.onSettled?.(m);
       return;
     }
     // nats-server < 2.11 ignores term(reason) entirely (and redelivers): only send a reason where it is understood.
     if (this.#host.supports("term-reason")) m.term(`cozebus: ${reason}`);
     else m.term();
+    this.#opts.onSettled?.(m);
     this.#stats.deadLettered++;
   }
 

@@ -23,6 +23,8 @@ import type { JetStreamPublishOptions } from "../jetstream/client.js";
 import { durableName, type DurableConsumer, type ConsumeOptions, type ConsumerSpec, type DeliveredMessage } from "../jetstream/consumer.js";
 import type { PartitionedConsumer, PartitionedOptions } from "../jetstream/partitioned/consumer.js";
 import type { PubAck } from "../jetstream/publisher.js";
+import type { JsDelivery } from "../jetstream/js-message.js";
+import { Inbound } from "../messaging/inbound.js";
 import { templatePattern } from "../messaging/subject.js";
 import { CoreDelivery, StoredDelivery } from "./delivery.js";
 import { consumerPositions, readLag } from "./lag.js";
@@ -165,13 +167,21 @@ export class NatsTransport implements Transport {
     // Several patterns in one consumer need filter_subjects (2.10+); older servers get one consumer per pattern.
     const filters: Array<ConsumerSpec["filter"]> =
       patterns === undefined ? [undefined] : patterns.length === 1 ? [patterns[0]] : this.bus.server.supports("multi-filter") ? [patterns] : patterns;
+    // The port's Delivery each JetStream message's latest handler run got, for the observer's settled(); only when it has one.
+    const runs = new WeakMap<object, StoredDelivery>();
+    const settledWanted = spec.observer?.settled !== undefined;
     const options: ConsumeOptions & PartitionedOptions = {
       ...(spec.concurrency !== undefined ? { concurrency: spec.concurrency } : {}),
       retry: { ...(spec.maxDeliveries !== undefined ? { maxDeliveries: spec.maxDeliveries } : {}), ...(spec.ackWaitMs !== undefined ? { ackWaitMs: spec.ackWaitMs } : {}) },
       ...(spec.onError !== undefined ? { onError: spec.onError } : {}),
-      ...heartbeatHook(spec),
+      ...observerHooks(spec, runs),
     };
-    const run = (m: DeliveredMessage): Promise<Outcome> => handler(new StoredDelivery(m));
+    const run = (m: DeliveredMessage): Promise<Outcome> => {
+      const d = new StoredDelivery(m);
+      // Durable and partitioned deliveries both wrap the JetStream Msg, which is what the consumer's onSettled names.
+      if (settledWanted && m instanceof Inbound) runs.set(m.msg, d);
+      return handler(d);
+    };
     const consumers: Array<DurableConsumer | PartitionedConsumer> = [];
     try {
       for (const filter of filters) {
@@ -229,19 +239,32 @@ function queueName(spec: SubscriptionSpec, patterns: readonly string[]): string 
   return filtered ? durableName({ group: spec.group, filter: [...patterns] }) : spec.group;
 }
 
-/** The observer's heartbeat, guarded: a metrics bug must not stop the consumer's heartbeat loop. */
-function heartbeatHook(spec: SubscriptionSpec): { onHeartbeat?: (subject: string) => void } {
-  const observer = spec.observer;
-  if (observer?.heartbeat === undefined) return {};
-  return {
-    onHeartbeat: (subject) => {
+/** The subscription observer as consumer options, guarded: a metrics bug must not stop a heartbeat loop or a settle. */
+function observerHooks(spec: SubscriptionSpec, runs: WeakMap<object, StoredDelivery>): Pick<ConsumeOptions, "onHeartbeat" | "onSettled"> {
+  const o = spec.observer;
+  const hooks: { onHeartbeat?: (subject: string) => void; onSettled?: (m: JsDelivery) => void } = {};
+  if (o?.heartbeat !== undefined) {
+    hooks.onHeartbeat = (subject) => {
       try {
-        observer.heartbeat?.(subject);
+        o.heartbeat?.(subject);
       } catch {
         // the observer's problem; heartbeats go on
       }
-    },
-  };
+    };
+  }
+  if (o?.settled !== undefined) {
+    hooks.onSettled = (m) => {
+      const d = runs.get(m.msg);
+      if (d === undefined) return;
+      runs.delete(m.msg);
+      try {
+        o.settled?.(d);
+      } catch {
+        // see above
+      }
+    };
+  }
+  return hooks;
 }
 
 /** At most once, every outcome ends the same way: the settling above the port has reported a failure already. */

@@ -65,6 +65,8 @@ export interface PartitionedOptions {
   readonly onStatus?: (status: PartitionedStatus) => void;
   /** Called for each in-progress heartbeat (+WPI) sent, with the event's subject (for metrics; must be cheap and not throw). */
   readonly onHeartbeat?: (subject: string) => void;
+  /** Called once a handler run's outcome was carried out: ack or term confirmed by the server, or an in-place retry about to wait (see ConsumeOptions.onSettled). */
+  readonly onSettled?: (d: JsDelivery) => void;
 }
 
 export type PartitionedStatus =
@@ -556,11 +558,13 @@ export class PartitionedConsumer {
       }
       if (outcome !== undefined && outcome.type === "retry") {
         this.#stats.retried++;
+        this.#opts.onSettled?.(d);
         // In place, also for an unknown event: handing it back would let the next event of its subject overtake it.
         await sleep(outcome.delayMs);
         continue;
       }
       await this.#confirm(item.part, d, ACK);
+      this.#opts.onSettled?.(d);
       this.#handled.add(info.streamSequence);
       this.#stats.acked++;
       return;
@@ -588,6 +592,7 @@ export class PartitionedConsumer {
         this.#report(new Error(`could not dead-letter ${info.stream}#${info.streamSequence} from "${subject}": ${describe(dlqErr)}; retrying`));
         if (this.#givenUp || this.#halted) {
           d.nak();
+          this.#opts.onSettled?.(d);
           return;
         }
         await sleep(backoffDelay(this.#policy.backoff, attempt));
@@ -595,6 +600,7 @@ export class PartitionedConsumer {
     }
     // 2.11+ (required here) understands term with a reason.
     await this.#confirm(item.part, d, new TextEncoder().encode(`+TERM cozebus: ${reason}`));
+    this.#opts.onSettled?.(d);
     this.#stats.deadLettered++;
   }
 
