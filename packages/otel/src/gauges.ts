@@ -8,7 +8,10 @@ export const DEFAULT_LAG_INTERVAL_MS = 15_000;
 interface Tracked {
   readonly group: string;
   readonly sub: TransportSubscription;
-  /** The last successful read; undefined before it, and after a failed one (a stale backlog must not be served as current). */
+  /**
+   * The last successful read; undefined before it and after a failed one, so nothing is observed for it then. (The
+   * OpenTelemetry JS SDK still exports an async series' last value under cumulative temporality: see docs/observability.md.)
+   */
   lags: readonly GroupLag[] | undefined;
   failing: boolean;
 }
@@ -128,7 +131,7 @@ export class Gauges {
       // Once per failing streak: a broker that is away for minutes must not flood the error hook every interval.
       if (!t.failing && this.#tracked.has(t) && !this.#closed) {
         const why = err instanceof Error ? err.message : String(err);
-        this.#inner.report(new Error(`@cozebus/otel: could not read the consumer lag of group "${t.group}" (${why}); its lag gauges are left out until a read succeeds (every ${this.#intervalMs} ms)`));
+        this.#inner.report(new Error(`@cozebus/otel: could not read the consumer lag of group "${t.group}" (${why}); its lag gauges are not updated until a read succeeds (tried every ${this.#intervalMs} ms)`));
       }
       t.failing = true;
     }
