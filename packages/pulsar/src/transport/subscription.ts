@@ -295,6 +295,11 @@ export class PulsarSubscription implements TransportSubscription {
     });
   }
 
+  /** The topics this subscription reads now (full names). */
+  get topics(): string[] {
+    return [...this.#consumers.keys()];
+  }
+
   async stop(): Promise<void> {
     if (this.#stopping) return;
     this.#stopping = true;
