@@ -173,8 +173,10 @@ export class PulsarSubscription implements TransportSubscription {
       if (this.#stopping) return; // not started: back to the subscription when the socket closes
       for (let local = 0; ; local++) {
         const attempt = job.msg.redeliveryCount + 1 + local;
-        const outcome = await this.#handle(job, attempt);
+        const delivery = this.#delivery(job, attempt);
+        const outcome = await this.#handle(delivery, attempt);
         if (outcome.type === "retry" && attempt < this.#maxDeliveries && this.#ordered && !this.#stopping) {
+          this.#settled(delivery);
           // Ordered: retry in place, holding the key, so later events of the key cannot overtake this one.
           await this.#wait(outcome.delayMs);
           if (!this.#stopping) continue;
@@ -182,6 +184,7 @@ export class PulsarSubscription implements TransportSubscription {
           return;
         }
         await this.#carryOut(job, outcome, attempt);
+        this.#settled(delivery);
         return;
       }
     } finally {
@@ -189,8 +192,16 @@ export class PulsarSubscription implements TransportSubscription {
     }
   }
 
-  async #handle(job: Job, attempt: number): Promise<Outcome> {
-    const delivery = this.#delivery(job, attempt);
+  /** Tells the subscription's observer (metrics) the outcome was carried out; its failure is not ours. */
+  #settled(delivery: Delivery): void {
+    try {
+      this.spec.observer?.settled?.(delivery);
+    } catch {
+      // the observer's problem
+    }
+  }
+
+  async #handle(delivery: Delivery, attempt: number): Promise<Outcome> {
     try {
       return await this.handler(delivery);
     } catch (err) {
@@ -288,6 +299,11 @@ export class PulsarSubscription implements TransportSubscription {
       const timer = setTimeout(done, ms);
       this.#wakers.add(done);
     });
+  }
+
+  /** The topics this subscription reads now (full names). */
+  get topics(): string[] {
+    return [...this.#consumers.keys()];
   }
 
   async stop(): Promise<void> {
