@@ -191,6 +191,12 @@ async function typedCore(rig: LatencyRig, rate: number, seconds: number, size: n
   }
 }
 
+/** One side of one run (for profiling a side alone: `node --cpu-prof` on a script that calls this). */
+export function latencyRun(rig: LatencyRig, path: LatencyPath, side: "ours" | "raw", rate: number, seconds: number, size: number, round: number): Promise<Percentiles> {
+  if (path === "jetstream") return side === "raw" ? rawJetStream(rig, rate, seconds, size) : typedJetStream(rig, rate, seconds, size, round);
+  return side === "raw" ? rawCore(rig, rate, seconds, size, round) : typedCore(rig, rate, seconds, size, round);
+}
+
 const LABEL: Record<LatencyPath, string> = {
   jetstream: "fixed-rate latency, jetstream publish -> durable consumer handler",
   core: "fixed-rate latency, core publish -> subscribe",
@@ -205,8 +211,8 @@ export async function benchLatency(rig: LatencyRig, path: LatencyPath, rates: re
   const lines: LatencyLine[] = [];
   for (const [k, rate] of rates.entries()) {
     const round = round0 + k;
-    const raw = (): Promise<Percentiles> => (path === "jetstream" ? rawJetStream(rig, rate, seconds, size) : rawCore(rig, rate, seconds, size, round));
-    const ours = (): Promise<Percentiles> => (path === "jetstream" ? typedJetStream(rig, rate, seconds, size, round) : typedCore(rig, rate, seconds, size, round));
+    const raw = (): Promise<Percentiles> => latencyRun(rig, path, "raw", rate, seconds, size, round);
+    const ours = (): Promise<Percentiles> => latencyRun(rig, path, "ours", rate, seconds, size, round);
     let r: Percentiles;
     let o: Percentiles;
     if (k % 2 === 0) {

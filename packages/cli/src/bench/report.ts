@@ -146,6 +146,7 @@ function bars(
   groups: ReadonlyArray<{ label: string; values: ReadonlyArray<{ series: keyof typeof COLORS; v: number | undefined }> }>,
   log: boolean,
   unit: string,
+  rotate = false,
 ): string {
   const all = groups.flatMap((g) => g.values.map((v) => v.v ?? 0)).filter((v) => v > 0);
   const max = all.length === 0 ? 1 : Math.max(...all);
@@ -169,7 +170,12 @@ function bars(
       const by = y(v.v);
       out.push(`<rect x="${bx.toFixed(1)}" y="${by.toFixed(1)}" width="${(bw - 1).toFixed(1)}" height="${(h - by).toFixed(1)}" fill="${COLORS[v.series]}"><title>${esc(`${g.label} ${v.series}: ${v.v} ${unit}`)}</title></rect>`);
     }
-    out.push(`<text x="${(gi * gw + gw / 2).toFixed(1)}" y="${h + 14}" font-size="10" text-anchor="middle">${esc(g.label)}</text>`);
+    const lx = (gi * gw + gw / 2).toFixed(1);
+    out.push(
+      rotate
+        ? `<text x="${lx}" y="${h + 12}" font-size="9" text-anchor="end" transform="rotate(-30 ${lx} ${h + 12})">${esc(g.label)}</text>`
+        : `<text x="${lx}" y="${h + 14}" font-size="10" text-anchor="middle">${esc(g.label)}</text>`,
+    );
   }
   out.push(`<line x1="0" x2="${w}" y1="${h}" y2="${h}" stroke="#333"/>`, "</g>");
   return out.join("\n");
@@ -192,7 +198,7 @@ export function reportSvg(r: BenchReport): string {
   const tpGroups = r.throughput
     .filter((l) => l.baseline === undefined)
     .map((l) => ({
-      label: l.bench.replace(/^(jetstream|core) /, "$1 ").replace(/, .*$/, "").replace(/ -> /, "→").slice(0, 26),
+      label: l.bench.replace(/ -> subscribe/, "").replace(/, typed vs raw/, "").replace(/, events spread over them/, "").replace(/, acks awaited, 256 in flight/, "").replace(/, CloudEvents headers/, " (bus)").replace(/, no-op handler/, "").replace(/, all fired at once.*$/, " burst"),
       values: [
         { series: "cozebus" as const, v: l.ours },
         { series: "raw" as const, v: l.raw },
@@ -201,7 +207,7 @@ export function reportSvg(r: BenchReport): string {
     }));
   const H1 = 220;
   const H2 = 220;
-  const height = 60 + H1 + 70 + H2 + 80;
+  const height = 60 + H1 + 70 + H2 + 150;
   const m = r.machine;
   const legend = (Object.entries({ cozebus: "cozebus (typed)", raw: "raw nats.js", go: "Go nats.go" }) as Array<[keyof typeof COLORS, string]>)
     .map(([k, label], i) => `<rect x="${70 + i * 160}" y="${height - 24}" width="12" height="12" fill="${COLORS[k]}"/><text x="${88 + i * 160}" y="${height - 14}" font-size="12">${label}</text>`)
@@ -211,7 +217,7 @@ export function reportSvg(r: BenchReport): string {
     `<rect width="100%" height="100%" fill="#fff"/>`,
     m ? `<text x="10" y="18" font-size="11" fill="#555">${esc(`${m.date}, ${m.cpus} x ${m.cpu}, nats-server ${m.server}, Node ${m.node} (shared machine, load ${m.load})`)}</text>` : "",
     bars(70, 60, W - 90, H1, "JetStream fixed-rate latency (ms, log scale) per offered rate", latencyGroups, true, "ms"),
-    bars(70, 60 + H1 + 70, W - 90, H2, "Throughput per path (msg/s)", tpGroups, false, "msg/s"),
+    bars(70, 60 + H1 + 70, W - 90, H2, "Throughput per path (msg/s)", tpGroups, false, "msg/s", true),
     legend,
     "</svg>",
     "",

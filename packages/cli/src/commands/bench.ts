@@ -93,9 +93,12 @@ export async function benchCommand(flags: BenchFlags): Promise<number> {
           say(`go: ${built.missing}`);
         } else go = { bin: built.bin, url: (url as { url: string }).url };
       }
+      // A person watching a five-minute run sees each result as it lands; the tables follow at the end.
+      const progress = (m: string): void => void (flags.json ? undefined : say(`  ${m}`));
       const throughput = (line: BenchLine): void => {
         report.throughput.push(line);
         out({ kind: "throughput", ...line });
+        progress(`${line.bench}: ${line.ratio.toFixed(2)}x`);
       };
       if (only.has("throughput")) for (const bench of SUITE) throughput(await bench(target, n, rounds));
       if (go !== undefined) {
@@ -121,6 +124,7 @@ export async function benchCommand(flags: BenchFlags): Promise<number> {
         if (go !== undefined) for (const l of js) l.go = await goLatency(go, l.rate, seconds, 128);
         const core = await benchLatency(rig, "core", rates, seconds / 2, 128, rates.length);
         for (const l of [...js, ...core]) {
+          progress(`${l.path} latency at ${l.rate} ev/s: p99 cozebus ${l.ours.p99} ms, raw ${l.raw.p99} ms${l.go ? `, Go ${l.go.p99} ms` : ""}`);
           latency.push(l);
           out({ kind: "latency", ...l });
         }
