@@ -209,7 +209,7 @@ export function reportSvg(r: BenchReport): string {
   const H2 = 220;
   const height = 60 + H1 + 70 + H2 + 150;
   const m = r.machine;
-  const legend = (Object.entries({ cozebus: "cozebus (typed)", raw: "raw nats.js", go: "Go nats.go" }) as Array<[keyof typeof COLORS, string]>)
+  const legend = (Object.entries({ cozebus: "cozebus", raw: "raw nats.js", go: "Go nats.go" }) as Array<[keyof typeof COLORS, string]>)
     .map(([k, label], i) => `<rect x="${70 + i * 160}" y="${height - 24}" width="12" height="12" fill="${COLORS[k]}"/><text x="${88 + i * 160}" y="${height - 14}" font-size="12">${label}</text>`)
     .join("\n");
   return [
