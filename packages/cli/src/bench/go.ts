@@ -28,7 +28,7 @@ function goToolchain(): string | undefined {
 /** The built binary, or why there is none (no Go, or the build failed): the bench says so and carries on. */
 export function goBench(): { readonly bin: string } | { readonly missing: string } {
   const go = goToolchain();
-  if (go === undefined) return { missing: "no Go toolchain found (set GO to its path, or install Go 1.24+): the Go column is left out" };
+  if (go === undefined) return { missing: "no Go toolchain found (set GO to its path, or install Go 1.26+, which nats.go 1.55 needs): the Go column is left out" };
   if (!existsSync(SRC)) return { missing: `the Go bench's sources are not at ${SRC}` };
   const hash = createHash("sha256");
   for (const f of readdirSync(SRC).sort()) if (/\.(go|mod|sum)$/.test(f)) hash.update(f).update(readFileSync(join(SRC, f)));
@@ -39,7 +39,7 @@ export function goBench(): { readonly bin: string } | { readonly missing: string
     // Built beside the target and renamed: two benches may build at once.
     const tmp = `${bin}.${process.pid}.tmp`;
     try {
-      execFileSync(go, ["build", "-o", tmp, "."], { cwd: SRC, stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, CGO_ENABLED: "0" }, timeout: 300_000 });
+      execFileSync(go, ["build", "-o", tmp, "."], { cwd: SRC, stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, CGO_ENABLED: "0", GOTOOLCHAIN: "local" }, timeout: 300_000 });
     } catch (err) {
       const stderr = (err as { stderr?: Buffer }).stderr?.toString().trim();
       return { missing: `building ${SRC} with ${go} failed: ${stderr || String(err)}` };
