@@ -8,7 +8,7 @@
  */
 import { parseArgs } from "node:util";
 import { CozebusError } from "@cozebus/nats";
-import { benchCommand } from "./commands/bench.js";
+import { SECTIONS, benchCommand, parseSections } from "./commands/bench.js";
 import { BRIDGE_USAGE, bridgeCommand } from "./commands/bridge.js";
 import { CONSOLE_ABOUT, CONSOLE_USAGE, consoleMain } from "./console/command.js";
 import { demoCommand } from "./commands/demo.js";
@@ -23,6 +23,8 @@ import { subCommand } from "./commands/sub.js";
 import { requireNats, type MqType } from "./connect.js";
 import { CliError, usageError } from "./errors.js";
 import { SchemaSet } from "./schemas.js";
+
+const BENCH_USAGE = "bench [--quick] [--messages N] [--rounds R] [--rates 1000,5000] [--seconds S] [--only SECTIONS] [--report FILE.md] [--json]";
 
 /** Each command's usage and what it does; `cozebus --help` lists them all, `cozebus <command> --help` one. */
 const COMMANDS: ReadonlyArray<{ readonly name: string; readonly usage: string; readonly about: string }> = [
@@ -40,7 +42,11 @@ const COMMANDS: ReadonlyArray<{ readonly name: string; readonly usage: string; r
   },
   { name: "dlq", usage: "dlq list [--limit N] [--reason R] | show <seq> [--schemas F] | replay <seq> | replay --all [--reason R]", about: "dead letters: why, from where, how many deliveries; replay to the original subject\n(--reason unknown-event: the events a build could not name, once a build that knows them runs)" },
   { name: "doctor", usage: "doctor [--monitor http://host:8222] [--coze-studio] [--json]", about: "check config, connection, auth, TLS, server version, JetStream, streams against the\nschemas, dead letters and monitoring (Pulsar: web service, token, tenant/namespace, topics),\nCoze Studio's legacy bus (--coze-studio, or found on the broker: where cozebus differs from\nthe Go side), then the transport's features; each finding with its fix (exit 1 when a check failed)" },
-  { name: "bench", usage: "bench [--messages N] [--rounds R] [--json]", about: "cozebus against raw nats.js on the same server: msg/s and ratios\n(creates and deletes COZEBUS_BENCH_* streams); on Pulsar: cozebus's Pulsar path against raw\nWebSocket-API code (creates and deletes coze.cozebench.* topics)" },
+  {
+    name: "bench",
+    usage: BENCH_USAGE,
+    about: `cozebus against raw nats.js on the same server, and the Go client (nats.go) when Go is installed:\nthroughput and ratios, fixed-rate latency p50/p99/p999/max at each offered rate, request/reply,\npayload sizes, filtered subscriptions, memory, the inbox's cost (creates and deletes COZEBUS_BENCH_*\nstreams); --quick: under a minute; --only: some of ${SECTIONS.join(",")}; --report: markdown and an\nSVG chart beside it. On Pulsar: cozebus's Pulsar path against raw WebSocket-API code (creates and deletes\ncoze.cozebench.* topics)`,
+  },
   { name: "console", usage: CONSOLE_USAGE, about: CONSOLE_ABOUT },
   { name: "bridge", usage: BRIDGE_USAGE, about: "consume Coze Studio's legacy topics (COZE_MQ_TYPE, MQ_NAME_SERVER) with the bridge's own group and\nrepublish them as typed knowledge events, idempotently; until SIGTERM (--once: until idle), then the counts" },
 ];
@@ -96,6 +102,11 @@ async function main(argv: readonly string[]): Promise<number> {
       "coze-studio": { type: "boolean", default: false },
       messages: { type: "string" },
       rounds: { type: "string" },
+      quick: { type: "boolean", default: false },
+      rates: { type: "string" },
+      seconds: { type: "string" },
+      only: { type: "string" },
+      report: { type: "string" },
       schemas: { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
@@ -138,10 +149,25 @@ async function main(argv: readonly string[]): Promise<number> {
       requireNats(flags, "cozebus streams (JetStream streams)", "on Pulsar, cozebus provision creates the topics and cozebus doctor checks them");
       return streamsCommand(args, { ...flags, yes: values.yes, force: values.force });
     case "bench": {
-      if (args.length > 0) throw usageError("usage: cozebus bench [--messages N] [--rounds R] [--json]");
+      if (args.length > 0) throw usageError(`usage: cozebus ${BENCH_USAGE}`);
       const messages = int("messages", values.messages);
       const rounds = int("rounds", values.rounds);
-      return benchCommand({ ...flags, ...(messages !== undefined ? { messages } : {}), ...(rounds !== undefined ? { rounds } : {}) });
+      const rates = values.rates?.split(",").map((r) => int("rates", r.trim())!);
+      let seconds: number | undefined;
+      if (values.seconds !== undefined) {
+        seconds = Number(values.seconds);
+        if (!(seconds > 0 && seconds <= 600)) throw usageError(`--seconds needs a number of seconds above 0 and at most 600, got ${JSON.stringify(values.seconds)}`);
+      }
+      return benchCommand({
+        ...flags,
+        quick: values.quick,
+        ...(messages !== undefined ? { messages } : {}),
+        ...(rounds !== undefined ? { rounds } : {}),
+        ...(rates !== undefined ? { rates } : {}),
+        ...(seconds !== undefined ? { seconds } : {}),
+        ...(values.only !== undefined ? { only: parseSections(values.only) } : {}),
+        ...(values.report !== undefined ? { report: values.report } : {}),
+      });
     }
     case "doctor":
       if (args.length > 0) throw usageError("usage: cozebus doctor [--monitor <url>] [--coze-studio] [--json]");

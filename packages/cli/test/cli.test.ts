@@ -181,9 +181,10 @@ describe("cozebus CLI", () => {
 
   it("bench --json: four benchmarks with both sides measured on the configured server, streams cleaned up", async () => {
     // Only the shape is checked: ratios are printed for people, never asserted (shared, noisy machines).
-    const r = await cozebus(["bench", "--json", "--messages", "300", "--rounds", "1"]);
+    const r = await cozebus(["bench", "--json", "--only", "throughput", "--messages", "300", "--rounds", "1"]);
     expect(r.code, r.stderr).toBe(0);
-    const lines = r.stdout.trim().split("\n").map((l) => JSON.parse(l) as { bench: string; ours: number; raw: number; ratio: number; unit: string });
+    const lines = r.stdout.trim().split("\n").map((l) => JSON.parse(l) as { kind: string; bench: string; ours: number; raw: number; ratio: number; unit: string });
+    expect(lines.every((l) => l.kind === "throughput")).toBe(true);
     expect(lines.map((l) => l.bench)).toEqual([
       "core publish -> subscribe 128B, CloudEvents headers",
       "jetstream publish 128B, acks awaited, 256 in flight",

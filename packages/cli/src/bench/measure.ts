@@ -16,6 +16,12 @@ export interface BenchLine {
   readonly ratio: number;
   readonly target?: string;
   readonly rounds?: number;
+  /** Messages per round when the benchmark used fewer than asked (large payloads). */
+  readonly messages?: number;
+  /** What the "raw" column measured when it is not raw nats.js (e.g. the same consumer without an inbox). */
+  readonly baseline?: string;
+  /** What the "ours" column measured when it is not plain cozebus. */
+  readonly oursLabel?: string;
 }
 
 export function median(xs: readonly number[]): number {

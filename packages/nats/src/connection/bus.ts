@@ -13,6 +13,7 @@ import { explainConnectError } from "./connect-errors.js";
 import { TypedEmitter } from "./events.js";
 import { guardTransport } from "./transport-guard.js";
 import { JetStream } from "../jetstream/client.js";
+import { flushAcks } from "../jetstream/js-message.js";
 import type { PublisherOptions } from "../jetstream/publisher.js";
 import { serverInfo, type ServerInfo } from "./server-info.js";
 
@@ -335,6 +336,7 @@ export class Bus extends TypedEmitter implements AsyncDisposable {
       deadline,
     ]);
     clearTimeout(timer);
+    flushAcks(this.#nc);
     try {
       await this.#nc.drain();
     } catch (err) {
@@ -350,6 +352,7 @@ export class Bus extends TypedEmitter implements AsyncDisposable {
   /** Closes at once; running handlers can no longer reply or publish. Prefer `drain()`. */
   async close(): Promise<void> {
     this.#closing ??= Promise.resolve();
+    flushAcks(this.#nc);
     if (!this.#nc.isClosed()) await this.#nc.close();
   }
 

@@ -11,7 +11,7 @@ import { Inbound, type InboundMessage } from "../messaging/inbound.js";
 import { KeyedDispatcher } from "../messaging/keyed-dispatcher.js";
 import { watchAbandoned, writeDeadLetter, type DeadLetterReason } from "./dead-letters.js";
 import type { JetStreamPublisher } from "./publisher.js";
-import type { JsDelivery } from "./js-message.js";
+import { flushAcks, type JsDelivery } from "./js-message.js";
 import { isSchedule } from "./publish-features.js";
 import { PullLoop, type PullStatus } from "./pull-loop.js";
 import { apiCode } from "./streams.js";
@@ -457,6 +457,7 @@ export class DurableConsumer {
         this.#givenUp = true;
         this.#report(new Error(`consumer ${this.#durable}: ${this.stats.inFlight} event(s) still in progress after ${timeoutMs} ms; those not finished will be redelivered`));
       }
+      flushAcks(this.#host.nc);
       await this.#host.nc.flush().catch(() => undefined);
       clearInterval(this.#heartbeat);
       this.#stopWatcher?.();

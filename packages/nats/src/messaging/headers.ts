@@ -99,24 +99,32 @@ export function eventHeaders(attrs: EventAttributes, defaultSource: string, trac
 }
 
 /** Reads CloudEvents attributes; undefined when the message is not a cozebus/CloudEvents event. */
+const META_KEYS = new Map<string, number>([HEADER.id, HEADER.type, HEADER.time, HEADER.source, HEADER.contentType, HEADER.traceparent].map((k, i) => [k.toLowerCase(), i]));
+
 export function readEventMeta(h: MsgHdrs | undefined): EventMeta | undefined {
   if (h === undefined) return undefined;
-  const get = (k: string): string | undefined => {
-    const v = h.get(k, Match.IgnoreCase);
-    return v === "" ? undefined : v;
-  };
-  const id = get(HEADER.id);
-  const type = get(HEADER.type);
+  // One pass over the headers instead of a case-insensitive get() per attribute: each get() copies
+  // and lower-cases every key, which was a fifth of the consume path's handling time (CPU profile,
+  // issue 15). Same answer: the first key matching regardless of case, its first value, "" as absent.
+  const found: Array<string | undefined> = [undefined, undefined, undefined, undefined, undefined, undefined];
+  let seen = 0;
+  for (const [k, values] of h) {
+    const i = META_KEYS.get(k.toLowerCase());
+    if (i === undefined || seen & (1 << i)) continue;
+    seen |= 1 << i;
+    const v = values[0];
+    found[i] = v === "" ? undefined : v;
+  }
+  const [id, type, t, source, contentType, traceparent] = found;
   if (id === undefined || type === undefined) return undefined;
-  const t = get(HEADER.time);
   const time = t === undefined ? undefined : new Date(t);
   return {
     id,
     type,
-    source: get(HEADER.source) ?? "",
+    source: source ?? "",
     time: time === undefined || Number.isNaN(time.getTime()) ? undefined : time,
-    contentType: get(HEADER.contentType) ?? PROTOBUF,
-    traceparent: get(HEADER.traceparent),
+    contentType: contentType ?? PROTOBUF,
+    traceparent,
   };
 }
 

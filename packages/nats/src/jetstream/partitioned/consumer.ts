@@ -7,7 +7,7 @@ import { Inbound } from "../../messaging/inbound.js";
 import { KeyedDispatcher } from "../../messaging/keyed-dispatcher.js";
 import { durableName, type ConsumerHost, type DeliveredMessage, type DeliveryHandler, type DeliveryInfo } from "../consumer.js";
 import { maxDeliveriesSubject, writeDeadLetter, type DeadLetterReason, type MaxDeliveriesAdvisory } from "../dead-letters.js";
-import type { JsDelivery } from "../js-message.js";
+import { flushAcks, type JsDelivery } from "../js-message.js";
 import { backoffDelay, retryPolicy, type RetryPolicy, type RetryPolicyInput } from "../retry-policy.js";
 import { Membership } from "./membership.js";
 import { PinnedPull } from "./pinned-pull.js";
@@ -454,6 +454,7 @@ export class PartitionedConsumer {
       while (part.fenced && part.owned && !this.#halted && !this.#givenUp) {
         try {
           // Our own acks first, so the count does not include what we already settled.
+          flushAcks(this.#host.nc);
           await this.#host.nc.flush();
           const info = await this.#host.jsm.consumers.info(layout.stream, part.consumer);
           const foreign = info.num_ack_pending - part.outstanding.size;
@@ -720,6 +721,7 @@ export class PartitionedConsumer {
         this.#givenUp = true;
         this.#report(new Error(`partitioned group ${this.#spec.group}: ${this.stats.inFlight} event(s) still in progress after ${timeoutMs} ms; those not finished are handed back`));
       }
+      flushAcks(this.#host.nc);
       await this.#host.nc.flush().catch(() => undefined);
       clearInterval(this.#heartbeat);
       this.#advisories?.unsubscribe();
