@@ -188,7 +188,7 @@ const unmarkedKey = (k: { group: string; eventId: string }): string => `${k.grou
 
 function unmarkedOf(store: InboxStore): Map<string, InboxClaim> {
   let m = UNMARKED.get(store);
-  if (m === undefined) UNMARKED.set(store, (m = new Map()));
+  if (m === undefined) UNMARKED.set(store, (m = new Map<string, InboxClaim>()));
   return m;
 }
 
