@@ -58,7 +58,7 @@ export type { PubAck, PublisherOptions } from "./jetstream/publisher.js";
 export { DurableConsumer, durableName } from "./jetstream/consumer.js";
 export type { ConsumerSpec, ConsumeOptions, ConsumerStatus, ConsumerStats, DeliveredMessage, DeliveryHandler, DeliveryInfo } from "./jetstream/consumer.js";
 export { PartitionedConsumer } from "./jetstream/partitioned/consumer.js";
-export type { PartitionedSpec, PartitionedOptions, PartitionedStatus, PartitionedStats } from "./jetstream/partitioned/consumer.js";
+export type { PartitionedSpec, PartitionedOptions, PartitionedStatus, PartitionedStats, PartitionedDiagnostics } from "./jetstream/partitioned/consumer.js";
 export type { PartitionLayout } from "./jetstream/partitioned/provision.js";
 export { DEFAULT_RETRY, backoffDelay } from "./jetstream/retry-policy.js";
 export type { RetryPolicy, RetryPolicyInput, BackoffPolicy } from "./jetstream/retry-policy.js";

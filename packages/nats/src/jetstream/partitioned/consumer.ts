@@ -81,6 +81,25 @@ export type PartitionedStatus =
   | { readonly type: "pin_lost"; readonly partition: number }
   | { readonly type: "pull_problem"; readonly partition: number; readonly detail: string };
 
+export interface PartitionedDiagnostics {
+  readonly member: string;
+  readonly members: readonly string[];
+  readonly parts: ReadonlyArray<{
+    readonly index: number;
+    /** The owner in this instance's last view. */
+    readonly owner: string | undefined;
+    readonly owned: boolean;
+    readonly pinId?: string;
+    readonly fenced: boolean;
+    readonly fenceLoop: boolean;
+    readonly fencedForMs: number;
+    readonly held: number;
+    /** Stream sequences delivered here and not yet acked, nacked or termed. */
+    readonly outstanding: readonly number[];
+    readonly pull?: PinnedPull["state"];
+  }>;
+}
+
 export interface PartitionedStats {
   readonly member: string;
   readonly owned: readonly number[];
@@ -169,7 +188,8 @@ interface Item {
  *
  * Order is kept across handovers by a fence: a new tenure (a new pin id on
  * the messages) holds every delivery until the server's count of unacked
- * events of the partition equals what this instance holds — everything the
+ * events of the partition equals what this instance holds of what the server
+ * had delivered at that same moment (by delivery sequence) — everything the
  * previous holder had is acked, or came back here as a redelivery — and then
  * runs them in stream order. Within a tenure, events of one subject run one
  * at a time, each ack confirmed by the server before the next starts, so a
@@ -248,6 +268,31 @@ export class PartitionedConsumer {
       member: this.#member,
       owned: this.#parts.filter((p) => p.owned).map((p) => p.index),
       inFlight: this.#parts.reduce((n, p) => n + p.outstanding.size, 0),
+    };
+  }
+
+  /**
+   * What this instance believes about each partition, for diagnostics: the
+   * assignment in its last view, its tenure (pin), fence and pull. Not a
+   * stable format; a failing test or an operator prints it.
+   */
+  get diagnostics(): PartitionedDiagnostics {
+    const now = performance.now();
+    return {
+      member: this.#member,
+      members: this.#members,
+      parts: this.#parts.map((p) => ({
+        index: p.index,
+        owner: this.#owners?.[p.index],
+        owned: p.owned,
+        ...(p.pinId !== undefined ? { pinId: p.pinId } : {}),
+        fenced: p.fenced,
+        fenceLoop: p.fenceLoop !== undefined,
+        fencedForMs: p.fenced ? Math.round(now - p.fencedAt) : 0,
+        held: p.held.length,
+        outstanding: [...p.outstanding.keys()].sort((a, b) => a - b),
+        ...(p.pull !== undefined ? { pull: p.pull.state } : {}),
+      })),
     };
   }
 
@@ -457,7 +502,10 @@ export class PartitionedConsumer {
           flushAcks(this.#host.nc);
           await this.#host.nc.flush();
           const info = await this.#host.jsm.consumers.info(layout.stream, part.consumer);
-          const foreign = info.num_ack_pending - part.outstanding.size;
+          // The server's count is as of the moment it answered; deliveries it made after that
+          // travel apart from the reply and may be here already. Counting those would let
+          // them stand in for events the previous holder still has: compare like with like.
+          const foreign = info.num_ack_pending - heldAsOf(part.counted, info.delivered.consumer_seq);
           if (foreign <= 0) {
             this.#lift(part);
             break;
@@ -728,6 +776,17 @@ export class PartitionedConsumer {
     })();
     return this.#stopped;
   }
+}
+
+/**
+ * How many distinct events of `held` the server had delivered by its
+ * delivery (consumer) sequence `upTo`: the part of its ack-pending count
+ * that is ours. A redelivery has a delivery sequence of its own.
+ */
+export function heldAsOf(held: Iterable<JsDelivery>, upTo: number): number {
+  const seqs = new Set<number>();
+  for (const d of held) if (d.info.consumerSequence <= upTo) seqs.add(d.info.streamSequence);
+  return seqs.size;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

@@ -90,6 +90,18 @@ export class PinnedPull {
     return this.#releasedPin;
   }
 
+  /** What this pull is doing now, for diagnostics (a failing test prints it). */
+  get state(): { pinId?: string; current: number; remaining: number; pinnable: number[]; stopping: boolean; silentMs: number } {
+    return {
+      ...(this.#pinId !== undefined ? { pinId: this.#pinId } : {}),
+      current: this.#current,
+      remaining: this.#remaining,
+      pinnable: [...this.#pinnable],
+      stopping: this.#stopping,
+      silentMs: Date.now() - this.#lastSeen,
+    };
+  }
+
   start(): void {
     this.#sub = this.#nc.subscribe(`${this.#inbox}.*`, { callback: (err, msg) => void (err ? undefined : this.#onMsg(msg)) });
     const hb = Math.floor(this.#o.expiresMs / 2);
