@@ -15,6 +15,7 @@ import { doctorCommand } from "./commands/doctor.js";
 import { provisionCommand } from "./commands/provision.js";
 import { dlqCommand } from "./commands/dlq.js";
 import { eventsCommand } from "./commands/events.js";
+import { OUTBOX_USAGE, outboxCommand } from "./commands/outbox.js";
 import { pubCommand } from "./commands/pub.js";
 import { requestCommand } from "./commands/request.js";
 import { streamsCommand } from "./commands/streams.js";
@@ -40,6 +41,7 @@ const COMMANDS: ReadonlyArray<{ readonly name: string; readonly usage: string; r
   { name: "dlq", usage: "dlq list [--limit N] [--reason R] | show <seq> [--schemas F] | replay <seq> | replay --all [--reason R]", about: "dead letters: why, from where, how many deliveries; replay to the original subject\n(--reason unknown-event: the events a build could not name, once a build that knows them runs)" },
   { name: "doctor", usage: "doctor [--monitor http://host:8222] [--json]", about: "check config, connection, auth, TLS, server version, JetStream, streams against the\nschemas, dead letters and monitoring (Pulsar: web service, token, tenant/namespace, topics),\nthen the transport's features; each finding with its fix (exit 1 when a check failed)" },
   { name: "bench", usage: "bench [--messages N] [--rounds R] [--json]", about: "cozebus against raw nats.js on the same server: msg/s and ratios\n(creates and deletes COZEBUS_BENCH_* streams); on Pulsar: cozebus's Pulsar path against raw\nWebSocket-API code (creates and deletes coze.cozebench.* topics)" },
+  { name: "outbox", usage: OUTBOX_USAGE, about: "relay: publish the committed rows of @cozebus/postgres's transactional outbox through the transport\n(DATABASE_URL or --database-url), in order per key, ce-id = Nats-Msg-Id, until SIGTERM (--once: what is\ndue, then exit); migrate: create the tables; status: unsent and failing rows" },
   { name: "bridge", usage: BRIDGE_USAGE, about: "consume Coze Studio's legacy topics (COZE_MQ_TYPE, MQ_NAME_SERVER) with the bridge's own group and\nrepublish them as typed knowledge events, idempotently; until SIGTERM (--once: until idle), then the counts" },
 ];
 
@@ -72,6 +74,7 @@ function mqTypeFlag(v: string | undefined): MqType | undefined {
 
 async function main(argv: readonly string[]): Promise<number> {
   if (argv[0] === "bridge") return bridgeCommand(argv.slice(1)); // its own flags (--once, --idle-ms)
+  if (argv[0] === "outbox") return outboxCommand(argv.slice(1)); // its own flags (--database-url, --once, ...)
   const { values, positionals } = parseArgs({
     args: [...argv],
     allowPositionals: true,
