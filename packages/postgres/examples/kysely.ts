@@ -4,12 +4,12 @@
  * handler whose writes and "done" mark commit together. Type-checked with
  * the package; test/kysely.test.ts runs it on a real PostgreSQL and nats-server.
  */
-import pg from "pg";
+import type pg from "pg";
 import { Kysely, PostgresDialect, sql } from "kysely";
 import type { EventSubscription, Transport } from "@cozebus/core";
 import { workflow } from "@cozebus/workflow";
 import { migrate, startOutboxRelay, type OutboxRelay } from "@cozebus/postgres";
-import { KyselyInboxStore, KyselyOutbox } from "@cozebus/postgres/kysely";
+import { KyselyInboxStore, type KyselyOutbox } from "@cozebus/postgres/kysely";
 
 /** The service's own tables, as Kysely sees them. */
 export interface Database {

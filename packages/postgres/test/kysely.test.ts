@@ -124,7 +124,7 @@ describe("@cozebus/postgres/kysely", () => {
     expect((await pool.query("select by from kwrites where event_id = $1", [key.eventId])).rows).toEqual([{ by: "a" }]);
 
     // Through guard: the handler's transaction finds the mark and is acked without writing.
-    const outcome = await guard(b, { group: "kg2", eventId: key.eventId, ...times, duplicateWindowMs: 100 }, (claim) => b.transaction(claim, async () => ({ type: "ack" }) as const));
+    const outcome = await guard(b, { group: "kg2", eventId: key.eventId, ...times, duplicateWindowMs: 100 }, (claim) => b.transaction(claim, () => Promise.resolve({ type: "ack" } as const)));
     expect(outcome).toEqual({ type: "ack" });
   });
 });
