@@ -139,8 +139,9 @@ class Relay implements OutboxRelay {
       await conn.beginTransaction();
       const locked = await rows<Row>(
         conn,
-        `SELECT CAST(seq AS CHAR) AS seq, event_id, key_hash, domain, template, fields, data, attributes, qos, ttl_ms, deliver_at_ms, attempts
-         FROM ${t} WHERE sent_at IS NULL AND next_attempt_at <= ${NOW} ORDER BY seq LIMIT ? FOR UPDATE SKIP LOCKED`,
+        // o.seq, not seq: a bare name in ORDER BY means the select list's alias, the string, which sorts "10" before "9".
+        `SELECT CAST(o.seq AS CHAR) AS seq, o.event_id, o.key_hash, o.domain, o.template, o.fields, o.data, o.attributes, o.qos, o.ttl_ms, o.deliver_at_ms, o.attempts
+         FROM ${t} o WHERE o.sent_at IS NULL AND o.next_attempt_at <= ${NOW} ORDER BY o.seq LIMIT ? FOR UPDATE SKIP LOCKED`,
         [this.o.batchSize ?? 100],
       );
       this.stats.batches++;
