@@ -87,7 +87,10 @@ describe("cozebus outbox", () => {
     expect(missing.stderr).toMatch(/outbox table public\.cozebus_outbox does not exist .*cozebus outbox migrate/);
     const migrated = await runCli(["outbox", "migrate", "--json"], env);
     expect(migrated.code, migrated.stderr).toBe(0);
-    expect(JSON.parse(migrated.stdout.trim())).toEqual({ migrated: true, unsent: 0, failing: 0, sent: 0 });
+    expect(JSON.parse(migrated.stdout.trim())).toEqual({ migrated: true, dialect: "postgres", unsent: 0, failing: 0, sent: 0 });
+    const scheme = await runCli(["outbox", "status"], { ...env, DATABASE_URL: "redis://127.0.0.1:1" });
+    expect(scheme.code).toBe(2);
+    expect(scheme.stderr).toMatch(/DATABASE_URL \(or --database-url\): is neither a postgres:\/\/ nor a mysql:\/\/ \(mariadb:\/\/\) URL/);
   });
 
   it("--once: committed rows are stored exactly once with ce-id = Nats-Msg-Id = the row's id, in order; rolled-back ones nowhere; a second run publishes nothing", async () => {

@@ -12,6 +12,8 @@ export { startOutboxRelay, OutboxPublishError } from "./relay.js";
 export type { OutboxRelay, OutboxRelayOptions } from "./relay.js";
 export { migrate, migrationStatements } from "./migrate.js";
 export { withTransaction } from "./db.js";
+export { openDatabase, checkOutbox, outboxBacklog, DatabaseUnavailableError, OutboxTableMissingError } from "./database.js";
+export type { OpenDatabaseOptions, OutboxBacklog } from "./database.js";
 export type { TableOptions } from "./names.js";
 export { AlreadyHandledError, guard, inboxEventId } from "@cozebus/core/inbox";
 export type { InboxClaim, InboxStore, GuardOptions } from "@cozebus/core/inbox";

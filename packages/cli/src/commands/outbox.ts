@@ -7,9 +7,9 @@
  * and exits. Parses its own arguments (main.ts hands it argv as is).
  */
 import { parseArgs } from "node:util";
-import { checkOutbox, migrate, openDatabase, outboxBacklog, startOutboxRelay, type OutboxBacklog, type TableOptions } from "@cozebus/postgres";
 import { connectTransport, type GlobalFlags } from "../connect.js";
 import { CliError, usageError } from "../errors.js";
+import { openOutboxDatabase, type Backlog, type OutboxDatabase } from "./outbox-db.js";
 
 export const OUTBOX_USAGE = "outbox relay [--once] [--batch-size N] | migrate | status  [--database-url URL] [--schema S] [--table T] [--json]";
 
@@ -19,11 +19,12 @@ const HELP = `usage: cozebus ${OUTBOX_USAGE}
            in order per key, with ce-id = Nats-Msg-Id = the row's event id, and mark them sent; until
            SIGTERM or Ctrl-C (the batch in progress is published and marked first); several may run.
            --once: publish what is due now, then exit (1 when rows are left unsent, with why)
-  migrate  create the inbox and outbox tables when missing (what migrate() of @cozebus/postgres does)
+  migrate  create the inbox and outbox tables when missing (migrate() of @cozebus/postgres / @cozebus/mysql)
   status   unsent, failing and sent rows, and the oldest failing row's last error
 
-  --database-url <url>  the PostgreSQL database (overrides DATABASE_URL)
-  --schema <s>          schema of the tables (default public)
+  --database-url <url>  the database (overrides DATABASE_URL): postgres://... (@cozebus/postgres) or
+                        mysql://... / mariadb://... (@cozebus/mysql, MySQL 8 / MariaDB 10.6+)
+  --schema <s>          schema of the tables (PostgreSQL, default public; MySQL: the database, default the URL's)
   --table <t>           the outbox table (default cozebus_outbox)
   --batch-size <n>      rows per batch (default 100)
   --server, --mq-type   as for every command (NATS_* / PULSAR_* variables apply)
@@ -65,26 +66,24 @@ export async function outboxCommand(argv: readonly string[], env: NodeJS.Process
   const mqType = values["mq-type"];
   if (mqType !== undefined && mqType !== "nats" && mqType !== "pulsar") throw usageError(`--mq-type must be nats or pulsar, got ${JSON.stringify(mqType)}`);
   const batchSize = positiveInt("batch-size", values["batch-size"]);
-  const tableOptions: TableOptions = { ...(values.schema !== undefined ? { schema: values.schema } : {}), ...(values.table !== undefined ? { outboxTable: values.table } : {}) };
-
-  const pool = openDatabase({ env, variable: values["database-url"] !== undefined ? "--database-url" : "DATABASE_URL (or --database-url)", ...(values["database-url"] !== undefined ? { url: values["database-url"] } : {}) });
+  const db = await openOutboxDatabase({ url: values["database-url"], env, schema: values.schema, table: values.table });
   try {
     if (sub === "migrate") {
-      await migrate(pool, tableOptions);
-      const backlog = await outboxBacklog(pool, tableOptions);
-      process.stdout.write(values.json ? `${JSON.stringify({ migrated: true, ...backlog })}\n` : `outbox and inbox tables are in place (${backlog.unsent} unsent row(s))\n`);
+      await db.migrate();
+      const backlog = await db.backlog();
+      process.stdout.write(values.json ? `${JSON.stringify({ migrated: true, dialect: db.dialect, ...backlog })}\n` : `outbox and inbox tables are in place (${db.dialect}; ${backlog.unsent} unsent row(s))\n`);
       return 0;
     }
     if (sub === "status") {
-      const backlog = await outboxBacklog(pool, tableOptions);
+      const backlog = await db.backlog();
       process.stdout.write(values.json ? `${JSON.stringify(backlog)}\n` : renderBacklog(backlog));
       return 0;
     }
-    await checkOutbox(pool, tableOptions);
+    await db.check();
     const flags: GlobalFlags = { json: values.json, ...(values.server !== undefined ? { server: values.server } : {}), ...(mqType !== undefined ? { mqType } : {}) };
-    return await relay(pool, flags, tableOptions, { once: values.once, json: values.json, ...(batchSize !== undefined ? { batchSize } : {}) });
+    return await relay(db, flags, { once: values.once, json: values.json, ...(batchSize !== undefined ? { batchSize } : {}) });
   } finally {
-    await pool.end().catch(() => undefined);
+    await db.end();
   }
 }
 
@@ -94,17 +93,14 @@ interface RelayFlags {
   readonly batchSize?: number;
 }
 
-async function relay(pool: ReturnType<typeof openDatabase>, flags: GlobalFlags, tableOptions: TableOptions, o: RelayFlags): Promise<number> {
+async function relay(db: OutboxDatabase, flags: GlobalFlags, o: RelayFlags): Promise<number> {
   const connection = await connectTransport(flags);
   let duplicates = 0;
   const errors = new Map<string, number>();
-  const relay = startOutboxRelay({
-    pool,
+  const relay = db.relay({
     transport: connection.transport,
-    ...tableOptions,
     ...(o.batchSize !== undefined ? { batchSize: o.batchSize } : {}),
-    // --once drives the batches itself; its own loop must not keep a LISTEN connection or wait on a poll.
-    ...(o.once ? { listen: false, pollIntervalMs: 3_600_000 } : {}),
+    once: o.once,
     onPublished: (receipt) => {
       if (receipt.duplicate) duplicates++;
     },
@@ -118,7 +114,7 @@ async function relay(pool: ReturnType<typeof openDatabase>, flags: GlobalFlags, 
     for (const [message, n] of errors) say(n > 1 ? `${message} (x${n})` : message);
     errors.clear();
   };
-  say(`relaying ${tableOptions.schema ?? "public"}.${tableOptions.outboxTable ?? "cozebus_outbox"} to ${connection.type}${o.once ? " (--once)" : "; SIGTERM or Ctrl-C stops it after the batch in progress"}`);
+  say(`relaying ${db.dialect} ${db.table} to ${connection.type}${o.once ? " (--once)" : "; SIGTERM or Ctrl-C stops it after the batch in progress"}`);
 
   let signalled = false;
   let reported = 0;
@@ -155,7 +151,7 @@ async function relay(pool: ReturnType<typeof openDatabase>, flags: GlobalFlags, 
   }
   flushErrors();
   await connection.close();
-  const backlog = await outboxBacklog(pool, tableOptions).catch(() => undefined);
+  const backlog = await db.backlog().catch(() => undefined);
   const summary = { published: relay.stats.published, duplicates, failed: relay.stats.failed, batches: relay.stats.batches, ...(backlog ? { unsent: backlog.unsent } : {}) };
   process.stdout.write(
     o.json
@@ -168,7 +164,7 @@ async function relay(pool: ReturnType<typeof openDatabase>, flags: GlobalFlags, 
   return 0;
 }
 
-function renderBacklog(b: OutboxBacklog): string {
+function renderBacklog(b: Backlog): string {
   const lines = [`unsent ${b.unsent} (failing ${b.failing}), sent and not yet cleaned up ${b.sent}`];
   if (b.lastError !== undefined) lines.push(`  oldest failing row's last error: ${b.lastError}`);
   return `${lines.join("\n")}\n`;
