@@ -78,7 +78,10 @@ afterAll(async () => {
 });
 
 describe("cozebus outbox", () => {
-  it("without DATABASE_URL: exit 2 naming the variable; before migrate: exit 2 saying to run cozebus outbox migrate", async () => {
+  it("--help; without DATABASE_URL: exit 2 naming the variable; before migrate: exit 2 saying to run cozebus outbox migrate", async () => {
+    const help = await runCli(["outbox", "--help"], env);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/^usage: cozebus outbox relay [\s\S]*exit codes: 0 ok, 1 failed/);
     const none = await runCli(["outbox", "relay", "--once"], { ...env, DATABASE_URL: undefined });
     expect(none.code).toBe(2);
     expect(none.stderr).toMatch(/DATABASE_URL \(or --database-url\): is not set/);

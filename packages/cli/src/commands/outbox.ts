@@ -29,6 +29,8 @@ const HELP = `usage: cozebus ${OUTBOX_USAGE}
   --batch-size <n>      rows per batch (default 100)
   --server, --mq-type   as for every command (NATS_* / PULSAR_* variables apply)
   --json                one JSON object: the counts
+
+exit codes: 0 ok, 1 failed (database or broker unreachable; --once: rows left unsent), 2 bad input (no URL, no table)
 `;
 
 const say = (m: string): void => void process.stderr.write(`cozebus outbox: ${m}\n`);
