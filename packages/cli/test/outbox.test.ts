@@ -139,6 +139,32 @@ describe("cozebus outbox", () => {
     expect((await stored()).map((m) => m.id).sort()).toEqual([...ids].sort());
   });
 
+  it("SIGTERM mid-stream is graceful: the batch in progress is published and marked, so every stored event is marked sent and every unsent row is absent from the stream", async () => {
+    await resetStream();
+    await pool.query("truncate cozebus_outbox");
+    await withTransaction(pool, (tx) => outbox.enqueueMany(tx, Array.from({ length: 4000 }, (_, n) => event(`wfg${n % 7}`, n))));
+    const child = spawn(process.execPath, [BIN, "outbox", "relay", "--json", "--batch-size", "200"], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
+    const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+    const deadline = Date.now() + 30_000;
+    while ((await js.jsm.streams.info(STREAM)).state.messages < 50) {
+      if (Date.now() > deadline) throw new Error(`nothing published: ${stderr}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    child.kill("SIGTERM");
+    expect(await exited, stderr).toBe(0);
+    const summary = JSON.parse(stdout.trim()) as { published: number; unsent: number };
+    const sentIds = (await pool.query<{ event_id: string }>("select event_id from cozebus_outbox where sent_at is not null")).rows.map((r) => r.event_id);
+    const msgs = await stored();
+    expect(summary.unsent).toBeGreaterThan(0); // stopped mid-stream, not after the end
+    expect(summary.published).toBe(sentIds.length);
+    expect(msgs.map((m) => m.id).sort()).toEqual(sentIds.sort()); // nothing published and left unmarked
+    expect(summary.unsent + sentIds.length).toBe(4000);
+  });
+
   it("a deleted stream: --once reports, marks nothing sent and exits 1; status shows the failing rows", async () => {
     await js.jsm.streams.delete(STREAM).catch(() => undefined);
     await pool.query("truncate cozebus_outbox");
