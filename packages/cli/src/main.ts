@@ -10,6 +10,7 @@ import { parseArgs } from "node:util";
 import { CozebusError } from "@cozebus/nats";
 import { benchCommand } from "./commands/bench.js";
 import { BRIDGE_USAGE, bridgeCommand } from "./commands/bridge.js";
+import { CONSOLE_ABOUT, CONSOLE_USAGE, consoleMain } from "./console/command.js";
 import { demoCommand } from "./commands/demo.js";
 import { doctorCommand } from "./commands/doctor.js";
 import { provisionCommand } from "./commands/provision.js";
@@ -39,9 +40,10 @@ const COMMANDS: ReadonlyArray<{ readonly name: string; readonly usage: string; r
       "apply: provision the domains' streams and the DLQ, additively (never removes a subject or\nlowers a limit another build may use); list: them all; info: one in full (limits, cluster,\nconsumers, builds that provisioned it, match with the schemas); prune: list what the streams\nhave that these schemas do not need, with why, and remove it with --yes (--force: even when a\nnewer build provisioned the stream)",
   },
   { name: "dlq", usage: "dlq list [--limit N] [--reason R] | show <seq> [--schemas F] | replay <seq> | replay --all [--reason R]", about: "dead letters: why, from where, how many deliveries; replay to the original subject\n(--reason unknown-event: the events a build could not name, once a build that knows them runs)" },
-  { name: "doctor", usage: "doctor [--monitor http://host:8222] [--json]", about: "check config, connection, auth, TLS, server version, JetStream, streams against the\nschemas, dead letters and monitoring (Pulsar: web service, token, tenant/namespace, topics),\nthen the transport's features; each finding with its fix (exit 1 when a check failed)" },
+  { name: "doctor", usage: "doctor [--monitor http://host:8222] [--coze-studio] [--json]", about: "check config, connection, auth, TLS, server version, JetStream, streams against the\nschemas, dead letters and monitoring (Pulsar: web service, token, tenant/namespace, topics),\nCoze Studio's legacy bus (--coze-studio, or found on the broker: where cozebus differs from\nthe Go side), then the transport's features; each finding with its fix (exit 1 when a check failed)" },
   { name: "bench", usage: "bench [--messages N] [--rounds R] [--json]", about: "cozebus against raw nats.js on the same server: msg/s and ratios\n(creates and deletes COZEBUS_BENCH_* streams); on Pulsar: cozebus's Pulsar path against raw\nWebSocket-API code (creates and deletes coze.cozebench.* topics)" },
-  { name: "outbox", usage: OUTBOX_USAGE, about: "relay: publish the committed rows of the transactional outbox (@cozebus/postgres, or @cozebus/mysql\nfor a mysql:// DATABASE_URL / --database-url) through the transport, in order per key, ce-id = Nats-Msg-Id, until SIGTERM (--once: what is\ndue, then exit); migrate: create the tables; status: unsent and failing rows" },
+  { name: "console", usage: CONSOLE_USAGE, about: CONSOLE_ABOUT },
+  { name: "outbox", usage: OUTBOX_USAGE, about: "relay: publish the committed rows of the transactional outbox (@cozebus/postgres, or\n@cozebus/mysql for a mysql:// DATABASE_URL) through the transport, in order per key, ce-id =\nNats-Msg-Id, until SIGTERM (--once: what is due, then exit); migrate: create the tables;\nstatus: unsent and failing rows" },
   { name: "bridge", usage: BRIDGE_USAGE, about: "consume Coze Studio's legacy topics (COZE_MQ_TYPE, MQ_NAME_SERVER) with the bridge's own group and\nrepublish them as typed knowledge events, idempotently; until SIGTERM (--once: until idle), then the counts" },
 ];
 
@@ -74,6 +76,7 @@ function mqTypeFlag(v: string | undefined): MqType | undefined {
 
 async function main(argv: readonly string[]): Promise<number> {
   if (argv[0] === "bridge") return bridgeCommand(argv.slice(1)); // its own flags (--once, --idle-ms)
+  if (argv[0] === "console") return consoleMain(argv.slice(1)); // its own flags (--host, --port, --token)
   if (argv[0] === "outbox") return outboxCommand(argv.slice(1)); // its own flags (--database-url, --once, ...)
   const { values, positionals } = parseArgs({
     args: [...argv],
@@ -93,6 +96,7 @@ async function main(argv: readonly string[]): Promise<number> {
       force: { type: "boolean", default: false },
       events: { type: "string" },
       monitor: { type: "string" },
+      "coze-studio": { type: "boolean", default: false },
       messages: { type: "string" },
       rounds: { type: "string" },
       schemas: { type: "string" },
@@ -143,8 +147,8 @@ async function main(argv: readonly string[]): Promise<number> {
       return benchCommand({ ...flags, ...(messages !== undefined ? { messages } : {}), ...(rounds !== undefined ? { rounds } : {}) });
     }
     case "doctor":
-      if (args.length > 0) throw usageError("usage: cozebus doctor [--monitor <url>] [--json]");
-      return doctorCommand({ ...flags, ...(values.monitor !== undefined ? { monitor: values.monitor } : {}) });
+      if (args.length > 0) throw usageError("usage: cozebus doctor [--monitor <url>] [--coze-studio] [--json]");
+      return doctorCommand({ ...flags, ...(values.monitor !== undefined ? { monitor: values.monitor } : {}), ...(values["coze-studio"] ? { cozeStudio: true } : {}) });
     case "dlq": {
       const limit = int("limit", values.limit);
       return dlqCommand(args, { ...flags, ...schemas, all: values.all, ...(limit !== undefined ? { limit } : {}), ...(values.reason !== undefined ? { reason: values.reason } : {}) });

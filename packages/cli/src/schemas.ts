@@ -4,6 +4,7 @@ import {
   fromBinary,
   fromJson,
   getOption,
+  ScalarType,
   toBinary,
   toJson,
   type DescExtension,
@@ -81,6 +82,20 @@ export class SchemaSet {
       }
     }
     return undefined;
+  }
+
+  /** Every message of the set that carries the event option, with its fields (proto name and type), for the console's catalogue. */
+  events(): Array<{ readonly def: EventDef; readonly fields: ReadonlyArray<{ readonly name: string; readonly type: string }> }> {
+    const out = [];
+    for (const file of this.#registry.files) {
+      for (const message of file.messages) {
+        const def = this.eventDef(message.typeName);
+        if (def === undefined) continue;
+        const fields = message.fields.map((f) => ({ name: f.name, type: f.fieldKind === "scalar" ? ScalarType[f.scalar].toLowerCase() : f.fieldKind === "message" ? f.message.typeName : f.fieldKind === "enum" ? f.enum.typeName : f.fieldKind }));
+        out.push({ def, fields });
+      }
+    }
+    return out;
   }
 
   /** A codec over reflection: binary and strict proto3 JSON (unknown fields and wrong types throw, naming the field). */

@@ -1,11 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { silentLogger, startNatsServer } from "@cozebus/testing";
 import { openBus } from "@cozebus/nats";
+import { KNOWLEDGE, cozeStudio, cozeStudioBusOptions } from "@cozebus/coze-studio";
 import { runCli } from "./run-cli.js";
 
 interface Finding {
   check: string;
-  status: "ok" | "warn" | "fail" | "skip";
+  status: "ok" | "info" | "warn" | "fail" | "skip";
   detail: string;
   fix?: string;
 }
@@ -105,5 +106,31 @@ describe("cozebus doctor", () => {
       expect(lacking).toEqual([]);
     }
     expect(r.stdout).not.toMatch(/works around each/);
+  });
+});
+
+describe("cozebus doctor and Coze Studio on NATS JetStream", () => {
+  it("finds Coze's stream by itself and names where the group's consumer differs from what nats.go creates", async () => {
+    await using server = await startNatsServer({ jetstream: true });
+    const env = { COZE_MQ_TYPE: "nats", NATS_USE_JETSTREAM: "true", MQ_NAME_SERVER: server.url, NATS_SERVER_URL: server.url };
+    const plain = await doctor(env);
+    expect(find(plain.findings, "coze-studio")).toEqual([]);
+    // A cozebus consumer of cg_knowledge creates Coze's stream (Go's exact settings) and the durable (with cozebus's max_deliver).
+    const bus = await openBus(cozeStudioBusOptions({ env, logger: silentLogger, onError: () => undefined }));
+    const coze = cozeStudio(bus, { env, onError: () => undefined });
+    const consumer = await coze.registerConsumer(KNOWLEDGE, () => undefined);
+    try {
+      const r = await doctor(env);
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      const findings = find(r.findings, "coze-studio");
+      const by = (prefix: string): Finding | undefined => findings.find((f) => f.detail.startsWith(prefix));
+      expect(by("stream opencoze_knowledge_STREAM:")).toMatchObject({ status: "ok", detail: expect.stringMatching(/exactly the config Coze's Go code creates/) });
+      expect(by("consumer opencoze_knowledge_STREAM/cg_knowledge:")).toMatchObject({ status: "info", detail: expect.stringMatching(/max_deliver 5 \(Go's default: unlimited\), set by cozebus/) });
+      expect(by("stream opencoze_search_app_STREAM:")?.detail).toMatch(/missing/);
+      expect(r.findings.at(-1)!.check).toBe("transport");
+    } finally {
+      await consumer.stop();
+      await bus.close();
+    }
   });
 });

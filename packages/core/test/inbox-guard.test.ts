@@ -76,20 +76,59 @@ describe("guard", () => {
     expect(runs).toBe(1);
   });
 
-  it("handler succeeded, mark failed: a retry, never an ack; the claim is left to lapse, then the event runs again", async () => {
+  it("handler succeeded, mark failed: a retry, never an ack; a redelivery to this process is marked and acked, never run again", async () => {
     let now = 0;
     const store = flaky(new MemoryInboxStore(() => now));
     store.fail.add("complete");
     let runs = 0;
     const handler = (): Promise<Outcome> => (runs++, Promise.resolve(ack));
-    const out = await guard(store, { ...opts, renewEveryMs: false }, handler);
+    const quick = { ...opts, renewEveryMs: false as const, unavailableDelayMs: 60_000 }; // no background mark during the test
+    const out = await guard(store, quick, handler);
     expect(out.type).toBe("retry");
     expect(isCozebusError((out as { error: unknown }).error, "INBOX_UNAVAILABLE")).toBe(true);
     expect(store.calls).not.toContain("release");
+    // Still down: the redelivery is a retry again, and the handler does not run.
+    expect((await guard(store, quick, handler)).type).toBe("retry");
     store.fail.clear();
-    expect((await guard(store, opts, handler)).type).toBe("retry"); // still busy: the lease holds
+    now += 1001; // the claim lapsed, too: this process still knows it ran the handler
+    expect(await guard(store, quick, handler)).toEqual(ack);
+    expect(runs).toBe(1);
+    expect(store.calls.filter((c) => c === "claim").length).toBe(1); // the redeliveries went straight to the mark
+    // Done for everyone now.
+    expect(await guard(flaky(store), quick, handler)).toEqual(ack);
+    expect(runs).toBe(1);
+  });
+
+  it("handler succeeded, mark failed: the mark is tried again in the background, so another replica finds the id done", async () => {
+    let now = 0;
+    const shared = new MemoryInboxStore(() => now);
+    const a = flaky(shared);
+    const b = flaky(shared); // another replica: its own store instance over the same data
+    a.fail.add("complete");
+    let runs = 0;
+    const handler = (): Promise<Outcome> => (runs++, Promise.resolve(ack));
+    const o = { ...opts, renewEveryMs: false as const, unavailableDelayMs: 50 };
+    expect((await guard(a, o, handler)).type).toBe("retry");
+    a.fail.clear(); // the store is back: the background mark lands within its next tries
+    await new Promise((r) => setTimeout(r, 400));
+    now += 1001; // past the lease: without the mark, b would claim and run it
+    expect(await guard(b, o, handler)).toEqual(ack);
+    expect(runs).toBe(1);
+    expect(a.calls.filter((c) => c === "complete").length).toBeGreaterThanOrEqual(2);
+  });
+
+  it("handler succeeded, mark failed on this replica and still failing: another replica past the lease runs it again (at least once)", async () => {
+    let now = 0;
+    const shared = new MemoryInboxStore(() => now);
+    const a = flaky(shared);
+    a.fail.add("complete");
+    let runs = 0;
+    const handler = (): Promise<Outcome> => (runs++, Promise.resolve(ack));
+    const o = { ...opts, renewEveryMs: false as const, unavailableDelayMs: 60_000 };
+    expect((await guard(a, o, handler)).type).toBe("retry");
+    expect((await guard(flaky(shared), o, handler)).type).toBe("retry"); // inside the lease: busy
     now += 1001;
-    expect(await guard(store, opts, handler)).toEqual(ack);
+    expect(await guard(flaky(shared), o, handler)).toEqual(ack);
     expect(runs).toBe(2);
   });
 

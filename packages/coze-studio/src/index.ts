@@ -40,7 +40,7 @@ export type { CozeStudioPulsarOptions } from "./pulsar/client.js";
 export { pulsarTopicOf, subscriptionOf, deadLetterTopicOf, COZEBUS_SUBSCRIPTION_TYPE, GO_SUBSCRIPTION_TYPE, GO_TENANT, GO_NAMESPACE } from "./pulsar/naming.js";
 export { PULSAR_PROPS } from "./pulsar/producer.js";
 export { DLQ_PROP } from "./pulsar/consumer.js";
-export { checkCozeStudioPulsar, checkCozeStudioPulsarEnv } from "./pulsar/check.js";
+export { checkCozeStudioPulsar, checkCozeStudioPulsarEnv, PULSAR_KNOWN_DIFFERENCES } from "./pulsar/check.js";
 export type { PulsarCheckReport, PulsarCheckOptions } from "./pulsar/check.js";
 
 // The migration bridge: legacy topics -> typed @cozebus/knowledge events, idempotently.

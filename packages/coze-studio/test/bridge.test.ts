@@ -1,7 +1,7 @@
 /**
  * The bridge on a real nats-server: legacy JetStream topics in, typed
  * @cozebus/knowledge events out on the same server (its Bus as the typed
- * transport). Pulsar's legacy side is in bridge-pulsar.test.ts.
+ * transport). Pulsar's legacy side is in pulsar.test.ts, core NATS's in bridge-core.test.ts.
  */
 import { knowledge, type KnowledgeEvent as TypedKnowledgeEvent } from "@cozebus/knowledge";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";

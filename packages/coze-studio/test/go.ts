@@ -1,6 +1,6 @@
 /**
  * The Go side of the tests: builds test/go (cozego: Coze Studio's event bus
- * behaviour on nats.go) once per source version into a cache outside the
+ * behaviour on nats.go, and on apache/pulsar-client-go with COZE_MQ_TYPE=pulsar) once per source version into a cache outside the
  * repository, and runs it as a child process speaking JSON lines.
  */
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
@@ -50,6 +50,8 @@ export type GoLine = Record<string, unknown> & {
   readonly echo?: string;
   readonly error?: string;
   readonly headers?: Record<string, string>;
+  /** Pulsar: the message key (Go's `msg.Key()`). */
+  readonly key?: string;
   readonly attempt?: number;
   readonly fannedOut?: number;
 };
@@ -57,6 +59,11 @@ export type GoLine = Record<string, unknown> & {
 /** Environment for the Go side, as a Coze deployment sets it. */
 export function cozeEnv(url: string, jetstream: boolean): Record<string, string> {
   return { MQ_NAME_SERVER: url, NATS_USE_JETSTREAM: jetstream ? "true" : "false", COZE_MQ_TYPE: "nats" };
+}
+
+/** Environment for the Go side of a Coze deployment on Pulsar: Go's client connects to MQ_NAME_SERVER (`pulsar://host:6650`). */
+export function cozePulsarEnv(serviceUrl: string): Record<string, string> {
+  return { COZE_MQ_TYPE: "pulsar", MQ_NAME_SERVER: serviceUrl };
 }
 
 /** Runs cozego to completion with `stdin` lines; resolves with its output lines, rejects on a non-zero exit. */

@@ -1,11 +1,9 @@
 /**
- * The Pulsar half against a real broker (one per file). Coze's Go producer
- * and consumer cannot run here (github.com/apache/pulsar-client-go is not
- * among the Go modules this workplace can fetch), so the Go side is played
- * over the broker's own APIs: a "Go-style" message is payload + key and no
- * properties (producer.go sets exactly those), and wire-exactness is read
- * back through the admin REST API (topic, subscription name and type, key,
- * payload bytes, properties).
+ * The Pulsar half against a real broker (one per file), on its own: wire
+ * details read back through the admin REST API (topic, subscription name and
+ * type, key, payload bytes, properties), retries, dead letters, replicas,
+ * the bridge and doctor. Against Coze's real Go client
+ * (apache/pulsar-client-go, via cozego): pulsar-go.test.ts.
  */
 import { startPulsar, type PulsarBroker } from "@cozebus/testing";
 import { clientsFor, resolveConfig, type IncomingMessage, type PulsarWire, type WireConsumer } from "@cozebus/pulsar";

@@ -8,4 +8,5 @@ export { instrument } from "./instrument.js";
 export type { InstrumentOptions, InstrumentedTransport } from "./instrument.js";
 export { MetricsServer, startMetricsServer, metricsServerFromEnv, DEFAULT_METRICS_HOST, DEFAULT_METRICS_PORT } from "./prometheus.js";
 export type { MetricsServerOptions } from "./prometheus.js";
+export { DEFAULT_LAG_INTERVAL_MS } from "./gauges.js";
 export { ATTR, METRIC, OP_TYPE, DURATION_BUCKETS } from "./semconv.js";

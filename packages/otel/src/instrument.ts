@@ -18,7 +18,7 @@ import {
   type Tracer,
   type TracerProvider,
 } from "@opentelemetry/api";
-import { transportOf, type SubjectTemplate } from "@cozebus/core";
+import { ConfigError, transportOf, type SubjectTemplate } from "@cozebus/core";
 import type {
   BatchResult,
   Delivery,
@@ -35,17 +35,22 @@ import type {
   RequestSpec,
   ServeSpec,
   ServedReply,
+  PublishWindow,
+  SubscriptionObserver,
   SubscriptionSpec,
   Transport,
   TransportFeatures,
   TransportLike,
   TransportSubscription,
 } from "@cozebus/core/transport";
+import { DEFAULT_LAG_INTERVAL_MS, Gauges } from "./gauges.js";
 import { AttributeCache, instruments, type Instruments } from "./metrics.js";
 import { ATTR, OP_TYPE } from "./semconv.js";
 import { metricsServerFromEnv, startMetricsServer, type MetricsServer, type MetricsServerOptions } from "./prometheus.js";
 
 const NAME = "@cozebus/otel";
+/** How long a settle span waits for the transport's settled() before it ends, marked unconfirmed. */
+const SETTLE_WAIT_MS = 30_000;
 const VERSION = "0.1.0";
 
 export interface InstrumentOptions {
@@ -68,6 +73,13 @@ export interface InstrumentOptions {
    * `false`: never, whatever the environment says.
    */
   readonly metricsServer?: MetricsServerOptions | false;
+  /**
+   * How often each subscribed group's lag (pending, ack pending, redelivered)
+   * is read from the broker for the `cozebus.consumer.lag.*` gauges (default
+   * 15 000 ms; 0 turns lag off). One consumer-info request per group and
+   * destination per interval; only the groups this process subscribes.
+   */
+  readonly lagIntervalMs?: number;
   /** Where COZEBUS_METRICS_PORT / COZEBUS_METRICS_HOST are read (default `process.env`). */
   readonly env?: Readonly<Record<string, string | undefined>>;
 }
@@ -144,7 +156,10 @@ export function instrument(target: TransportLike, options: InstrumentOptions = {
   }
   const tracer = (options.tracerProvider ?? trace.getTracerProvider()).getTracer(NAME, VERSION);
   const meter = (meterProvider ?? metrics.getMeterProvider()).getMeter(NAME, VERSION);
-  const t = new Instrumented(inner, tracer, instruments(meter), options.propagator ?? propagation, options.consumerParent ?? "producer", server, (s) => (state = s));
+  const lagIntervalMs = options.lagIntervalMs ?? DEFAULT_LAG_INTERVAL_MS;
+  if (!Number.isFinite(lagIntervalMs) || lagIntervalMs < 0) throw new ConfigError("lagIntervalMs", `${String(lagIntervalMs)} must be a number of milliseconds >= 0 (0 turns lag gauges off)`);
+  const gauges = new Gauges(meter, inner, lagIntervalMs);
+  const t = new Instrumented(inner, tracer, instruments(meter), gauges, options.propagator ?? propagation, options.consumerParent ?? "producer", server, (s) => (state = s));
   return t;
 }
 
@@ -156,6 +171,7 @@ class Instrumented implements InstrumentedTransport {
     readonly inner: Transport,
     private readonly tracer: Tracer,
     private readonly m: Instruments,
+    private readonly gauges: Gauges,
     private readonly propagator: TextMapPropagator,
     private readonly consumerParent: "producer" | "none",
     readonly metricsServer: Promise<MetricsServer> | undefined,
@@ -182,9 +198,14 @@ class Instrumented implements InstrumentedTransport {
   report(error: Error): void {
     this.inner.report(error);
   }
+  publishWindow(): PublishWindow | undefined {
+    // The metrics callback is this window's reader (its peak resets per read); others see it through the inner transport.
+    return this.inner.publishWindow?.();
+  }
 
   async drain(): Promise<void> {
     this.setState("draining");
+    this.gauges.close();
     try {
       await this.inner.drain();
     } finally {
@@ -195,6 +216,7 @@ class Instrumented implements InstrumentedTransport {
 
   async close(): Promise<void> {
     this.setState("closed");
+    this.gauges.close();
     try {
       await this.inner.close();
     } finally {
@@ -432,6 +454,32 @@ class Instrumented implements InstrumentedTransport {
         [ATTR.consumerGroup]: group,
         ...(extra !== undefined ? { [extra]: value } : {}),
       }));
+    const heartbeatAttrs = (template: string): Attributes =>
+      this.#attrs.get(`heartbeat\0${template}\0${group}`, () => ({
+        [ATTR.system]: this.#system,
+        [ATTR.destinationTemplate]: template,
+        [ATTR.consumerGroup]: group,
+      }));
+    const outer = spec.observer;
+    // Settle spans waiting for the transport to say the outcome was carried out (only while tracing records).
+    const settling = new Map<Delivery, { span: Span; timer: NodeJS.Timeout }>();
+    const observer: SubscriptionObserver = {
+      heartbeat: (subject) => {
+        this.m.heartbeats.add(1, heartbeatAttrs(templateOf(subject)));
+        outer?.heartbeat?.(subject);
+      },
+      settled: (d) => {
+        const s = settling.get(d);
+        if (s !== undefined) {
+          settling.delete(d);
+          clearTimeout(s.timer);
+          s.span.end();
+        }
+        outer?.settled?.(d);
+      },
+    };
+    // At most once there is nothing to carry out (no ack): the settle span ends with the outcome.
+    const awaitsSettle = spec.qos === "at-least-once";
     const wrapped: DeliveryHandler = async (d) => {
       const template = templateOf(d.subject);
       const producer = this.#producerContext(d);
@@ -455,7 +503,17 @@ class Instrumented implements InstrumentedTransport {
         this.m.active.add(-1, metricAttrs(template));
       }
       const seconds = (performance.now() - start) / 1000;
-      this.#settle(span, ctx, template, d, group, outcome);
+      const settle = this.#settle(span, ctx, template, d, group, outcome);
+      if (settle !== undefined) {
+        if (!awaitsSettle) settle.end();
+        else {
+          // A transport that never reports settled() must not leak spans: end it as unconfirmed after a while.
+          const timer = setTimeout(() => {
+            if (settling.delete(d)) settle.setAttribute(ATTR.settleConfirmed, false).end();
+          }, SETTLE_WAIT_MS).unref();
+          settling.set(d, { span: settle, timer });
+        }
+      }
       if (outcome.type === "ack") this.m.processDuration.record(seconds, metricAttrs(template));
       else {
         const why = outcomeErrorType(outcome);
@@ -466,12 +524,16 @@ class Instrumented implements InstrumentedTransport {
       span.end();
       return outcome;
     };
-    return this.inner.subscribe(spec, wrapped);
+    return this.inner.subscribe({ ...spec, observer }, wrapped).then((sub) => this.gauges.track(group, sub));
   }
 
-  /** Records the outcome on the process span and as a `settle` span under it (the transport carries it out after). */
-  #settle(span: Span, ctx: Context, template: string, d: Delivery, group: string, outcome: Outcome): void {
-    if (!span.isRecording()) return;
+  /**
+   * Records the outcome on the process span and starts a `settle` span under
+   * it, from the moment the handler returned until the transport says it
+   * carried the outcome out (the subscription observer's settled()).
+   */
+  #settle(span: Span, ctx: Context, template: string, d: Delivery, group: string, outcome: Outcome): Span | undefined {
+    if (!span.isRecording()) return undefined;
     const op = outcome.type === "ack" ? "ack" : outcome.type === "retry" ? "nack" : "dead_letter";
     const attrs: Attributes = {
       [ATTR.system]: this.#system,
@@ -493,7 +555,7 @@ class Instrumented implements InstrumentedTransport {
       if (outcome.error !== undefined) span.recordException(asException(outcome.error));
       span.setStatus({ code: SpanStatusCode.ERROR, message: outcome.type === "retry" ? `retry in ${outcome.delayMs} ms` : `dead letter: ${outcome.reason}` });
     }
-    this.tracer.startSpan(`settle ${template}`, { kind: SpanKind.CLIENT, attributes: attrs }, ctx).end();
+    return this.tracer.startSpan(`settle ${template}`, { kind: SpanKind.CLIENT, attributes: attrs }, ctx);
   }
 
   serve(spec: ServeSpec, handler: (request: Delivery) => Promise<ServedReply>): Promise<TransportSubscription> {

@@ -10,6 +10,7 @@ export interface Instruments {
   readonly retries: Counter;
   readonly deadLetters: Counter;
   readonly active: UpDownCounter;
+  readonly heartbeats: Counter;
 }
 
 export function instruments(meter: Meter): Instruments {
@@ -22,6 +23,10 @@ export function instruments(meter: Meter): Instruments {
     retries: meter.createCounter(METRIC.retries, { unit: "{message}", description: "Deliveries whose outcome was a retry (redelivery after a delay)." }),
     deadLetters: meter.createCounter(METRIC.deadLetters, { unit: "{message}", description: "Deliveries whose outcome was a dead letter, by reason." }),
     active: meter.createUpDownCounter(METRIC.active, { unit: "{message}", description: "Handlers running now." }),
+    heartbeats: meter.createCounter(METRIC.heartbeats, {
+      unit: "{heartbeat}",
+      description: "In-progress heartbeats the transport sent for events held by a handler (running or queued), so the broker did not redeliver them.",
+    }),
   };
 }
 

@@ -30,6 +30,12 @@ export const ATTR = {
   outcome: "cozebus.outcome",
   retryDelay: "cozebus.retry.delay_ms",
   deadLetterReason: "cozebus.dead_letter.reason",
+  /** On a settle span: false when the transport never said the outcome was carried out (the span ended after 30 s). */
+  settleConfirmed: "cozebus.settle.confirmed",
+  /** Lag gauges: where the group reads, in the broker's words (JetStream stream, Pulsar topic). */
+  lagDestination: "cozebus.consumer.destination",
+  /** Lag gauges: the broker's name for the group's position (JetStream durable consumer, Pulsar subscription). */
+  lagConsumer: "cozebus.consumer.name",
 } as const;
 
 /** `messaging.operation.type` values. */
@@ -44,6 +50,13 @@ export const METRIC = {
   retries: "cozebus.consumer.retries",
   deadLetters: "cozebus.consumer.dead_letters",
   active: "cozebus.consumer.active",
+  heartbeats: "cozebus.consumer.heartbeats",
+  windowInFlight: "cozebus.publish.window.in_flight",
+  windowPeak: "cozebus.publish.window.peak",
+  windowCapacity: "cozebus.publish.window.capacity",
+  lagPending: "cozebus.consumer.lag.pending",
+  lagAckPending: "cozebus.consumer.lag.ack_pending",
+  lagRedelivered: "cozebus.consumer.lag.redelivered",
 } as const;
 
 /** The conventions' advice for duration histograms, in seconds. */

@@ -1,7 +1,7 @@
 import { SpanKind, context, propagation, trace, type Span, type SpanContext } from "@opentelemetry/api";
 import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
 import { W3CTraceContextPropagator } from "@opentelemetry/core";
-import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from "@opentelemetry/sdk-trace-base";
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan, type SpanProcessor } from "@opentelemetry/sdk-trace-base";
 import { expect } from "vitest";
 
 /** What a Node service gets from the SDK: an AsyncLocalStorage context manager and the W3C propagator, registered globally. */
@@ -16,10 +16,34 @@ export function registerGlobals(): () => void {
   };
 }
 
-export function memoryTracer(): { provider: BasicTracerProvider; exporter: InMemorySpanExporter } {
+export function memoryTracer(...more: SpanProcessor[]): { provider: BasicTracerProvider; exporter: InMemorySpanExporter } {
   const exporter = new InMemorySpanExporter();
-  const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+  const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter), ...more] });
   return { provider, exporter };
+}
+
+/** When each span started and ended on the monotonic clock, for ordering spans exactly (span start times have 1 ms resolution). */
+export class OrderRecorder implements SpanProcessor {
+  readonly #start = new Map<string, number>();
+  readonly #end = new Map<string, number>();
+  onStart(span: { spanContext(): SpanContext }): void {
+    this.#start.set(span.spanContext().spanId, performance.now());
+  }
+  onEnd(span: ReadableSpan): void {
+    this.#end.set(span.spanContext().spanId, performance.now());
+  }
+  started(s: ReadableSpan): number {
+    return this.#start.get(s.spanContext().spanId) ?? Number.NaN;
+  }
+  ended(s: ReadableSpan): number {
+    return this.#end.get(s.spanContext().spanId) ?? Number.NaN;
+  }
+  forceFlush(): Promise<void> {
+    return Promise.resolve();
+  }
+  shutdown(): Promise<void> {
+    return Promise.resolve();
+  }
 }
 
 /** Runs `fn` inside a fresh root span (ended after), as a service's own request span would be. */

@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { parseAllDocuments } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { silentLogger, startNatsServer, startPrometheus, waitFor, type NatsServer, type PrometheusServer } from "@cozebus/testing";
 import { openBus, type Bus } from "@cozebus/nats";
@@ -131,6 +132,12 @@ describe("counts, scraped by a real Prometheus", () => {
     // The histogram's buckets: every publish to a local server took under 10 s.
     expect(await v(`sum(messaging_client_operation_duration_bucket{le="10"})`)).toBe(6);
 
+    // One long handler (700 ms against a 300 ms ack wait), so the heartbeat counter is served too, and a live group for the lag gauges.
+    let long = 0;
+    const slow = await wf.executionCancelled.subscribe(() => new Promise<void>((r) => setTimeout(() => r(void long++), 700)), { group: "slow", retry: { ackWaitMs: 300 } });
+    await wf.executionCancelled.publish({ workflowId: "wf_long" });
+    await waitFor("the long handler", () => long === 1, 10_000);
+
     // The Grafana dashboard: valid JSON, every panel's query names only metrics the endpoint serves, and Prometheus runs each of them.
     const dashboard = JSON.parse(readFileSync(fileURLToPath(new URL("../../../deploy/grafana/cozebus.json", import.meta.url)), "utf8")) as Dashboard;
     const served = new Set(
@@ -153,6 +160,33 @@ describe("counts, scraped by a real Prometheus", () => {
         await expect(prom.query(promql), `panel "${panel.title}" runs: ${promql}`).resolves.toBeInstanceOf(Array);
       }
     }
+    await slow.stop(); // after: its lag (read when it subscribed) is served only while it runs
+  });
+});
+
+describe("deploy/helm", () => {
+  it("the service manifest probes /healthz and /readyz on the metrics port that COZEBUS_METRICS_PORT opens", () => {
+    const read = (f: string): unknown[] => parseAllDocuments(readFileSync(fileURLToPath(new URL(`../../../deploy/helm/${f}`, import.meta.url)), "utf8")).map((d) => d.toJS() as unknown);
+    const [env] = read("cozebus-env.yaml") as Array<{ data: Record<string, string> }>;
+    const port = Number(env!.data["COZEBUS_METRICS_PORT"]);
+    expect(metricsServerFromEnv(env!.data)).toEqual({ port });
+    type Container = {
+      env?: Array<{ name: string; value: string }>;
+      envFrom?: Array<{ configMapRef: { name: string } }>;
+      ports: Array<{ name: string; containerPort: number }>;
+      livenessProbe: { httpGet: { path: string; port: string } };
+      readinessProbe: { httpGet: { path: string; port: string } };
+    };
+    const docs = read("cozebus-service.yaml") as Array<{ kind: string; spec: { template?: { spec: { containers: Container[] } } } }>;
+    const deployment = docs.find((d) => d.kind === "Deployment")!;
+    const c = deployment.spec.template!.spec.containers[0]!;
+    expect(c.envFrom?.map((e) => e.configMapRef.name)).toContain("cozebus-env");
+    const metricsPort = c.ports.find((p) => p.name === c.readinessProbe.httpGet.port);
+    expect(metricsPort?.containerPort).toBe(port);
+    expect(c.livenessProbe.httpGet).toEqual({ path: "/healthz", port: metricsPort!.name });
+    expect(c.readinessProbe.httpGet).toEqual({ path: "/readyz", port: metricsPort!.name });
+    // The probes come from outside the pod: the endpoint must not bind 127.0.0.1 there.
+    expect(metricsServerFromEnv({ ...env!.data, ...Object.fromEntries((c.env ?? []).map((e) => [e.name, e.value])) })).toEqual({ port, host: "0.0.0.0" });
   });
 });
 

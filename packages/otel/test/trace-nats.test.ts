@@ -7,12 +7,13 @@ import { NonRetryableError } from "@cozebus/core";
 import type { OutgoingAttributes, OutgoingEvent } from "@cozebus/core/transport";
 import { workflow } from "@cozebus/workflow";
 import { ATTR, instrument } from "../src/index.js";
-import { attr, idOf, inRootSpan, memoryTracer, only, parentOf, registerGlobals, traceOf, traceparentOf } from "./helpers.js";
+import { OrderRecorder, attr, idOf, inRootSpan, memoryTracer, only, parentOf, registerGlobals, traceOf, traceparentOf } from "./helpers.js";
 
 let server: NatsServer;
 let bus: Bus;
 let unregister: () => void;
-const { provider, exporter } = memoryTracer();
+const order = new OrderRecorder();
+const { provider, exporter } = memoryTracer(order);
 const RETRY = { maxDeliveries: 3, backoff: { initialMs: 50, maxMs: 100, jitter: 0 } };
 
 beforeAll(async () => {
@@ -111,6 +112,11 @@ describe("traces through the port on NATS JetStream", () => {
         expect(attr(p, ATTR.position), "the same stored event each time").toBe(attr(process[0]!, ATTR.position));
         const s = settle[i]!;
         expect(parentOf(s), "settle is under its process span").toBe(idOf(p));
+        // It spans the transport carrying the outcome out, which starts once the handler (the process span) has returned.
+        // (Monotonic times from the test's span processor: the SDK's start times come from Date.now(), at 1 ms resolution.)
+        expect(order.started(s), "settle starts as the handler returns, before its process span ends").toBeLessThan(order.ended(p));
+        expect(order.ended(s), "and ends once the transport carried the outcome out, after").toBeGreaterThan(order.ended(p));
+        expect(attr(s, ATTR.settleConfirmed), "the transport reported it").toBeUndefined();
         expect(s.attributes).toMatchObject({ [ATTR.operationType]: "settle", [ATTR.attempt]: i + 1, [ATTR.consumerGroup]: "runner" });
         const failed = i < 2 || last === "dead-letter";
         expect(p.status.code).toBe(failed ? SpanStatusCode.ERROR : SpanStatusCode.UNSET);

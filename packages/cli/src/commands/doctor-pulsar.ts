@@ -3,6 +3,7 @@ import { DLQ_SUBSCRIPTION, DeadLetters, connectPulsar, describeConfig, resolveCo
 import { pulsarOptions } from "../connect.js";
 import { DOMAINS } from "../domains.js";
 import { transportFinding, type DoctorFlags, type Finding } from "./doctor.js";
+import { doctorCozePulsar } from "./doctor-coze.js";
 
 const FIX = {
   config: "correct the variable named above (docs/operations.md, Pulsar: environment variables)",
@@ -28,7 +29,8 @@ const describeErr = (err: unknown): string => (err instanceof Error ? err.messag
  * `cozebus doctor` on Pulsar (COZE_MQ_TYPE=pulsar): configuration (which
  * variable), the web service's reachability, the token, TLS, the broker,
  * the tenant and namespace, every domain's topics and dead-letter topic
- * against the schemas, pending dead letters, and the transport's features.
+ * against the schemas, pending dead letters, Coze Studio's legacy topics
+ * (doctor-coze.ts), and the transport's features.
  */
 export async function diagnosePulsar(flags: DoctorFlags, report: (f: Finding) => void): Promise<void> {
   let config: ResolvedConfig;
@@ -62,6 +64,7 @@ export async function diagnosePulsar(flags: DoctorFlags, report: (f: Finding) =>
     checkTls(config, report);
     await checkBroker(transport, report);
     if (await checkNamespace(transport, report)) await checkTopics(transport, report);
+    await doctorCozePulsar(transport.admin, flags, report);
     report(transportFinding(transport));
   } finally {
     await transport.close().catch(() => undefined);

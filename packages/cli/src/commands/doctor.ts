@@ -15,17 +15,21 @@ import {
 import type { QualityOfService, Transport, TransportFeatures } from "@cozebus/core";
 import { busOptions, connectBus, mqTypeOf, type GlobalFlags } from "../connect.js";
 import { diagnosePulsar } from "./doctor-pulsar.js";
+import { doctorCozeNats } from "./doctor-coze.js";
 import { wantedStreams, type WantedStream } from "../domains.js";
 
 export interface DoctorFlags extends GlobalFlags {
   /** The server's monitoring endpoint, e.g. http://127.0.0.1:8222 (or NATS_MONITOR_URL). */
   readonly monitor?: string;
+  /** --coze-studio: also check Coze Studio's legacy bus (found by itself when the broker holds Coze's topics or streams). */
+  readonly cozeStudio?: boolean;
 }
 
 /** One thing the doctor looked at. Every warn and fail carries the fix. */
 export interface Finding {
-  readonly check: "config" | "connect" | "auth" | "tls" | "server" | "jetstream" | "stream" | "namespace" | "topics" | "dead-letters" | "monitoring" | "transport";
-  readonly status: "ok" | "warn" | "fail" | "skip";
+  readonly check: "config" | "connect" | "auth" | "tls" | "server" | "jetstream" | "stream" | "namespace" | "topics" | "dead-letters" | "monitoring" | "coze-studio" | "transport";
+  /** `info`: nothing wrong, but worth knowing (a difference between cozebus and Coze's Go side). */
+  readonly status: "ok" | "info" | "warn" | "fail" | "skip";
   readonly detail: string;
   readonly fix?: string;
   /** The transport check: `transport.features(qos)` for each quality of service. */
@@ -84,7 +88,7 @@ export async function doctorCommand(flags: DoctorFlags): Promise<number> {
     findings.push(f);
     if (flags.json) process.stdout.write(`${JSON.stringify(f)}\n`);
     else {
-      const label = { ok: "ok  ", warn: "WARN", fail: "FAIL", skip: "skip" }[f.status];
+      const label = { ok: "ok  ", info: "info", warn: "WARN", fail: "FAIL", skip: "skip" }[f.status];
       process.stdout.write(`${label}  ${f.check.padEnd(12)} ${f.detail}\n`);
       if (f.fix !== undefined) process.stdout.write(`${" ".repeat(19)}fix: ${f.fix}\n`);
       if (f.features !== undefined) process.stdout.write(`${featureTable(f.features)}\n`);
@@ -134,6 +138,7 @@ async function diagnose(flags: DoctorFlags, report: (f: Finding) => void): Promi
     const specs = await checkJetStream(bus, config, report);
     if (specs !== undefined) await checkStreams(bus, specs, report);
     await checkMonitoring(flags, report, config.streamReplicas);
+    await doctorCozeNats(bus, flags, specs !== undefined, report);
     report(transportFinding(bus.transport));
   } finally {
     await bus.close().catch(() => undefined);

@@ -92,9 +92,12 @@ const retry = (delayMs: number, error: Error): Outcome => ({ type: "retry", dela
  *   outcome:
  *   - ack -> `store.complete`, then ack. A failed mark is tried again for
  *     half the lease (a store down for a moment); if it still fails: retry
- *     (InboxUnavailableError), never an ack without the mark. The claim is
- *     left to lapse; the redelivery finds the id done if the handler marked
- *     it in its own transaction, else runs it again (at least once);
+ *     (InboxUnavailableError), never an ack without the mark, and the mark
+ *     goes on being tried in the background until the store answers. A
+ *     redelivery to this process meanwhile is marked and acked, not run.
+ *     The claim is left to lapse; a redelivery to another replica finds the
+ *     id done if the background mark (or the handler's own transaction)
+ *     got there first, else runs it again (at least once);
  *   - retry / dead-letter, or `run` throws -> the claim is released (the
  *     next delivery may run at once), and the outcome (or error) is passed
  *     on;
@@ -116,6 +119,18 @@ export async function guard(store: InboxStore, options: GuardOptions, run: (clai
       // a reporter that throws must not change the outcome
     }
   };
+
+  // This process ran the handler for this id already and could not mark it: mark it now, never run it again.
+  const unmarked = unmarkedOf(store).get(unmarkedKey(key));
+  if (unmarked !== undefined) {
+    try {
+      await store.complete(unmarked);
+    } catch (err) {
+      return retry(unavailableDelayMs, new InboxUnavailableError(store.name, "complete", err));
+    }
+    forgetUnmarked(store, unmarked);
+    return ACK;
+  }
 
   let claimed;
   try {
@@ -145,6 +160,7 @@ export async function guard(store: InboxStore, options: GuardOptions, run: (clai
     try {
       await completeWithinLease(store, claim);
     } catch (err) {
+      markInBackground(store, claim, unavailableDelayMs);
       return retry(unavailableDelayMs, new InboxUnavailableError(store.name, "complete", err));
     }
     return ACK;
@@ -152,6 +168,54 @@ export async function guard(store: InboxStore, options: GuardOptions, run: (clai
   if (isAlreadyHandled(outcome.error)) return ACK;
   await store.release(claim).catch(report);
   return outcome;
+}
+
+/**
+ * Ids this process handled but could not mark within the lease (the store
+ * down for longer), per store instance. Each is marked in the background
+ * until the store answers, and a redelivery that reaches this process
+ * first is marked and acked instead of run again. Another replica that
+ * claims the id after its lease lapsed, before the mark lands, runs it
+ * again: at least once, as documented. Bounded: past MAX_UNMARKED the
+ * oldest is forgotten (its redelivery then runs again).
+ */
+const UNMARKED = new WeakMap<InboxStore, Map<string, InboxClaim>>();
+const MAX_UNMARKED = 10_000;
+/** The background mark backs off to this interval between tries. */
+const MAX_MARK_INTERVAL_MS = 5_000;
+
+const unmarkedKey = (k: { group: string; eventId: string }): string => `${k.group}\u0000${k.eventId}`;
+
+function unmarkedOf(store: InboxStore): Map<string, InboxClaim> {
+  let m = UNMARKED.get(store);
+  if (m === undefined) UNMARKED.set(store, (m = new Map()));
+  return m;
+}
+
+function forgetUnmarked(store: InboxStore, claim: InboxClaim): void {
+  const m = unmarkedOf(store);
+  if (m.get(unmarkedKey(claim)) === claim) m.delete(unmarkedKey(claim));
+}
+
+/** Keeps trying `store.complete(claim)` until it succeeds, the id is forgotten (bound) or its retention passed. */
+function markInBackground(store: InboxStore, claim: InboxClaim, initialDelayMs: number): void {
+  const m = unmarkedOf(store);
+  const k = unmarkedKey(claim);
+  if (m.has(k)) return;
+  if (m.size >= MAX_UNMARKED) m.delete(m.keys().next().value!);
+  m.set(k, claim);
+  const giveUpAt = Date.now() + claim.retentionMs;
+  const attempt = (delay: number): void => {
+    const timer = setTimeout(() => {
+      if (m.get(k) !== claim) return; // marked by a redelivery, or forgotten
+      store.complete(claim).then(
+        () => forgetUnmarked(store, claim),
+        () => (Date.now() < giveUpAt ? attempt(Math.min(delay * 2, MAX_MARK_INTERVAL_MS)) : forgetUnmarked(store, claim)),
+      );
+    }, delay);
+    timer.unref?.();
+  };
+  attempt(Math.max(initialDelayMs, 50));
 }
 
 /**

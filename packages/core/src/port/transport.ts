@@ -158,11 +158,56 @@ export interface SubscriptionSpec {
   /** How long the broker waits for an outcome before redelivering (at-least-once). */
   readonly ackWaitMs?: number;
   readonly onError?: (error: Error) => void;
+  /** Told about work the transport does on its own for this subscription (metrics); optional both ways. */
+  readonly observer?: SubscriptionObserver;
+}
+
+/**
+ * What a transport does for a subscription without the handler asking, for
+ * an observer such as `@cozebus/otel` to count. Every member is optional: a
+ * transport calls those it has, and one with nothing to tell ignores the
+ * observer. Calls are synchronous and must be cheap; a throw is ignored.
+ */
+export interface SubscriptionObserver {
+  /**
+   * An in-progress heartbeat (JetStream `+WPI`) was sent for a delivery on
+   * `subject` that this instance holds (its handler running, or queued to
+   * run), so the broker does not redeliver it while it waits.
+   */
+  heartbeat?(subject: string): void;
+  /**
+   * The outcome the handler returned for `delivery` (the object the handler
+   * got) was carried out: an ack or nak written (confirmed, where the
+   * transport waits for the broker's confirmation), a dead letter stored and
+   * the original terminated, or an in-place retry about to wait out its
+   * delay. Called at most once per handler run.
+   */
+  settled?(delivery: Delivery): void;
+}
+
+/** A group's backlog on one broker destination, as the broker counts it. */
+export interface GroupLag {
+  /** Where the group reads, in the broker's words: the JetStream stream, the Pulsar topic. */
+  readonly destination: string;
+  /** The broker's name for the group's position: the durable consumer, the Pulsar subscription. */
+  readonly consumer: string;
+  /** Stored events the group has not been delivered yet (Pulsar: the whole backlog, unacknowledged deliveries included). */
+  readonly pending: number;
+  /** Delivered to the group and not yet settled. */
+  readonly ackPending: number;
+  /** Of those delivered and not settled, the ones delivered more than once; undefined where the broker does not count it. */
+  readonly redelivered?: number;
 }
 
 export interface TransportSubscription {
   /** Stops taking events, lets the ones in progress finish, then carries out their outcomes. */
   stop(): Promise<void>;
+  /**
+   * Optional: asks the broker for the group's backlog now (one entry per
+   * destination the subscription reads). A broker round trip: poll it at an
+   * interval (the otel decorator does), not per event.
+   */
+  lag?(): Promise<readonly GroupLag[]>;
 }
 
 export interface Reply {
@@ -241,6 +286,14 @@ export interface ProvisionResult {
   readonly conflicts: readonly string[];
 }
 
+/** See Transport.publishWindow. */
+export interface PublishWindow {
+  readonly inFlight: number;
+  /** The highest `inFlight` since the previous publishWindow() call (one reader is assumed: the metrics one). */
+  readonly peak: number;
+  readonly capacity: number;
+}
+
 export interface Transport {
   /** `nats`, `pulsar`: goes into `messaging.system` and error messages. */
   readonly name: string;
@@ -266,6 +319,14 @@ export interface Transport {
 
   /** Creates or additively updates what the domain needs; never removes what another build may use. */
   provision(plan: DomainPlan): Promise<ProvisionResult[]>;
+
+  /**
+   * Optional: the publish window, when the transport pipelines acknowledged
+   * publishes (NATS JetStream): how many await their broker ack now, the most
+   * that did at once since the previous call (a burst between two reads is
+   * seen), and how many may at once. Undefined while no window is open.
+   */
+  publishWindow?(): PublishWindow | undefined;
 
   /** The connection's error hook: where failures nobody awaits (a handler's, a background task's) are reported. */
   report(error: Error): void;

@@ -6,7 +6,7 @@
  * what the NATS half keeps. Reads only; never changes anything.
  */
 import type { Admin } from "@cozebus/pulsar";
-import type { CheckStatus, CozeCheck } from "../nats/check.js";
+import type { CheckStatus, CozeCheck, KnownDifference } from "../nats/check.js";
 import type { Env } from "../config.js";
 import { COZE_TOPICS } from "../topics.js";
 import { DLQ_SUBSCRIPTION, GO_NAMESPACE, GO_TENANT, deadLetterTopicOf, pulsarTopicOf } from "./naming.js";
@@ -23,6 +23,57 @@ export interface PulsarCheckOptions {
   /** Also check this cozebus group on every topic (e.g. `cozebus_bridge`). */
   readonly extraGroups?: readonly string[];
 }
+
+/**
+ * Where cozebus on Pulsar behaves differently from Coze's Go code on
+ * purpose: read in backend/infra/eventbus/impl/pulsar and seen against
+ * apache/pulsar-client-go v0.16.0 (test/pulsar-go.test.ts). The report of
+ * checkCozeStudioPulsar lists each as an `info` check `differs: <what>`.
+ */
+export const PULSAR_KNOWN_DIFFERENCES: readonly KnownDifference[] = [
+  {
+    what: "subscription type",
+    go: "Exclusive (consumer.go Type: pulsar.Exclusive): one consumer per group, a second replica's Subscribe is refused",
+    cozebus: "Shared: replicas of a group split the messages",
+    why: "scale out; so a group is held by one side at a time (the broker refuses the other type while consumers are connected): give cozebus services their own group",
+  },
+  {
+    what: "producer name",
+    go: "<group>-producer (producer.go): unique per topic, so a second replica's producer is refused",
+    cozebus: "none: the broker names each producer",
+    why: "a second instance must be able to send",
+  },
+  {
+    what: "new subscription",
+    go: "created by Subscribe at the latest message (the client's default initial position)",
+    cozebus: "created at the earliest retained message (admin REST, before subscribing)",
+    why: "a group started after the topic sees what the topic still holds, as JetStream's deliver-all",
+  },
+  {
+    what: "failed handler",
+    go: "Nack(): redelivered after the client's default nack delay (1 minute), forever",
+    cozebus: "backoff (1 s doubling to 60 s), at most retry.maxDeliveries (5), then <topic>-<group>-DLQ",
+    why: "no endless loop on a poison message",
+  },
+  {
+    what: "undecodable payload",
+    go: "retried forever (the knowledge parse error is retryable), one minute apart",
+    cozebus: "dead-lettered at once with the reason",
+    why: "retrying cannot fix bytes",
+  },
+  {
+    what: "message properties",
+    go: "none sent; the consumer reads only Payload()",
+    cozebus: "ce-id, ce-type, ce-source, ce-time, ce-specversion, content-type (Go ignores them)",
+    why: "the bridge and cozebus consumers identify a message by ce-id",
+  },
+  {
+    what: "retention",
+    go: "Pulsar's default (set on the broker, not by Go): nothing once acknowledged; a topic without subscriptions keeps nothing",
+    cozebus: "the same (doctor shows the namespace's policy); the NATS half keeps 24 h in the stream",
+    why: "the broker's policy is the operator's; cozebus does not change it",
+  },
+];
 
 /** Environment checks only (no broker needed). */
 export function checkCozeStudioPulsarEnv(env: Env = process.env): CozeCheck[] {
@@ -116,5 +167,6 @@ export async function checkCozeStudioPulsar(admin: Admin, options: PulsarCheckOp
       }
     }
   }
+  for (const d of PULSAR_KNOWN_DIFFERENCES) checks.push({ status: "info", subject: `differs: ${d.what}`, message: `Go: ${d.go}; cozebus: ${d.cozebus} (${d.why})` });
   return { checks, ok: checks.every((c) => c.status !== "fail") };
 }

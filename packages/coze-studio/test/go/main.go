@@ -6,12 +6,16 @@
 // sharding key, Nak without delay, no delivery limit).
 //
 //	cozego echo <topic>                      stdin JSON lines -> Go struct -> JSON lines (as Coze's services marshal)
-//	cozego produce -topic T [-key K] [-batch] stdin JSON lines -> Send / BatchSend
+//	cozego produce -topic T [-key K] [-batch] [-marshal] [-group G]
+//	                                         stdin JSON lines -> Send / BatchSend
 //	cozego consume -topic T -group G [-fail] [-fanout]
 //	                                         prints {"ready":true}, then one JSON line per message
 //
 // The server address comes from MQ_NAME_SERVER and the mode from
 // NATS_USE_JETSTREAM (only "true" means JetStream), as in Coze.
+// COZE_MQ_TYPE=pulsar switches produce and consume to Coze's Pulsar
+// behaviour on apache/pulsar-client-go (pulsar.go); MQ_NAME_SERVER is then
+// the pulsar:// service URL.
 package main
 
 import (
@@ -66,7 +70,32 @@ func marshal(v any) ([]byte, error) {
 	return bytes.TrimRight(buf.Bytes(), "\n"), nil
 }
 
+// stdinLines, when set, replaces what readLines would read.
+var stdinLines [][]byte
+
+func marshalled(topic string, lines [][]byte) [][]byte {
+	out := make([][]byte, 0, len(lines))
+	for i, line := range lines {
+		v := payloadFor(topic)
+		if v == nil {
+			fail("no Go payload type for topic %q", topic)
+		}
+		if err := json.Unmarshal(line, v); err != nil {
+			fail("line %d: %v", i, err)
+		}
+		b, err := marshal(v)
+		if err != nil {
+			fail("line %d: %v", i, err)
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
 func readLines() [][]byte {
+	if stdinLines != nil {
+		return stdinLines
+	}
 	var lines [][]byte
 	sc := bufio.NewScanner(os.Stdin)
 	sc.Buffer(make([]byte, 1<<20), 16<<20)
@@ -110,6 +139,23 @@ func echo(args []string) {
 			continue
 		}
 		emit(map[string]string{"json": string(b)})
+	}
+}
+
+// groupFor is the group Coze's Init*EventBusProducer passes for a topic
+// (backend/infra/eventbus/impl/eventbus.go); a test topic falls back to the
+// knowledge group, as its payloads are knowledge events.
+func groupFor(topic, group string) string {
+	if group != "" {
+		return group
+	}
+	switch {
+	case strings.HasPrefix(topic, "opencoze_search_resource"):
+		return "cg_search_resource"
+	case strings.HasPrefix(topic, "opencoze_search_app"):
+		return "cg_search_app"
+	default:
+		return "cg_knowledge"
 	}
 }
 
@@ -211,7 +257,16 @@ func produce(args []string) {
 	topic := fs.String("topic", "", "topic")
 	key := fs.String("key", "", "sharding key (WithShardingKey)")
 	batch := fs.Bool("batch", false, "send all lines with one BatchSend instead of one Send each")
+	group := fs.String("group", "", "Pulsar: the group the producer is made for (its name is <group>-producer); default the topic's Coze group")
+	remarshal := fs.Bool("marshal", false, "decode each line into the topic's Go struct and send it as Coze's services marshal it")
 	fs.Parse(args)
+	if *remarshal {
+		stdinLines = marshalled(*topic, readLines())
+	}
+	if usePulsar() {
+		producePulsar(*topic, groupFor(*topic, *group), *key, *batch)
+		return
+	}
 	p := newProducer(*topic)
 	defer p.nc.Drain()
 	lines := readLines()
@@ -237,6 +292,7 @@ type received struct {
 	Echo     string            `json:"echo,omitempty"`
 	Error    string            `json:"error,omitempty"`
 	Headers  map[string]string `json:"headers,omitempty"`
+	Key      string            `json:"key,omitempty"`
 	Attempt  uint64            `json:"attempt,omitempty"`
 	FannedTo int               `json:"fannedOut,omitempty"`
 }
@@ -248,6 +304,10 @@ func consume(args []string) {
 	failAll := fs.Bool("fail", false, "the handler returns an error for every message")
 	fanout := fs.Bool("fanout", false, "knowledge: send one index_document per document of an index_documents, as Coze's handler does")
 	fs.Parse(args)
+	if usePulsar() {
+		consumePulsar(*topic, *group, *failAll, *fanout)
+		return
+	}
 	nc := connect(*group + "-consumer")
 	defer nc.Close()
 

@@ -6,7 +6,10 @@ package main
 // domain/search/entity, crossdomain/search/model), so encoding/json reads and
 // writes exactly the JSON Coze's services do.
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 type info struct {
 	ID          int64
@@ -203,14 +206,15 @@ type projectEvent struct {
 	Extra   map[string]any   `json:"extra"`
 }
 
-// payloadFor returns a fresh struct of the topic's payload type.
+// payloadFor returns a fresh struct of the topic's payload type. A test's
+// own topic (`opencoze_knowledge_t1`) carries its prefix's payload.
 func payloadFor(topic string) any {
-	switch topic {
-	case "opencoze_knowledge":
+	switch {
+	case strings.HasPrefix(topic, "opencoze_knowledge"):
 		return &knowledgeEvent{}
-	case "opencoze_search_resource":
+	case strings.HasPrefix(topic, "opencoze_search_resource"):
 		return &resourceEvent{}
-	case "opencoze_search_app":
+	case strings.HasPrefix(topic, "opencoze_search_app"):
 		return &projectEvent{}
 	}
 	return nil

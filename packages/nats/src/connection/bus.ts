@@ -57,6 +57,8 @@ export class Bus extends TypedEmitter implements AsyncDisposable {
   #connected = true;
   #closing: Promise<void> | undefined;
   #jetstream: Promise<JetStream> | undefined;
+  /** The JetStream layer once open, for synchronous readers (metrics). */
+  #jetstreamOpen: JetStream | undefined;
 
   private constructor(nc: NatsConnection, config: ResolvedConfig, options: BusOptions) {
     super();
@@ -273,6 +275,11 @@ export class Bus extends TypedEmitter implements AsyncDisposable {
    * pipelined publisher, durable consumers, dead letters. Publisher options
    * apply on the first call only.
    */
+  /** The JetStream layer if it is open already (without opening it); undefined before the first jetstream() resolved. */
+  get openJetStream(): JetStream | undefined {
+    return this.#jetstreamOpen;
+  }
+
   jetstream(options: PublisherOptions = {}): Promise<JetStream> {
     if (this.#closing !== undefined || this.#nc.isClosed()) return Promise.reject(new ConnectionClosedError("JetStream not opened"));
     this.#jetstream ??= JetStream.open(
@@ -292,7 +299,10 @@ export class Bus extends TypedEmitter implements AsyncDisposable {
       },
       options,
     );
-    this.#jetstream.catch(() => (this.#jetstream = undefined));
+    this.#jetstream.then(
+      (js) => (this.#jetstreamOpen = js),
+      () => (this.#jetstream = undefined),
+    );
     return this.#jetstream;
   }
 

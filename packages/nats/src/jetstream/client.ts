@@ -210,6 +210,11 @@ export class JetStream {
     return this.#publisher.inFlight;
   }
 
+  /** The publisher's window (see JetStreamPublisher.window): in flight, peak since the previous call, capacity. */
+  publishWindow(): { inFlight: number; peak: number; capacity: number } {
+    return this.#publisher.window();
+  }
+
   /** Starts a durable consumer; resolves once it is pulling. */
   async consume(spec: ConsumerSpec, handler: DeliveryHandler, options: ConsumeOptions = {}): Promise<DurableConsumer> {
     const host = this.#host;

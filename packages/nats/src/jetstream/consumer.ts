@@ -79,6 +79,13 @@ export interface ConsumeOptions {
   readonly stopTimeoutMs?: number;
   readonly onError?: (error: Error) => void;
   readonly onStatus?: (status: ConsumerStatus) => void;
+  /** Called for each in-progress heartbeat (+WPI) sent, with the event's subject (for metrics; must be cheap and not throw). */
+  readonly onHeartbeat?: (subject: string) => void;
+  /**
+   * Called once the outcome of a handler run was carried out (for a settle span): ack or nak written, dead letter stored
+   * and the event terminated, or an in-place retry about to wait out its delay. Must be cheap and not throw.
+   */
+  readonly onSettled?: (m: JsDelivery) => void;
 }
 
 export interface ConsumerStats {
@@ -88,6 +95,8 @@ export interface ConsumerStats {
   readonly retried: number;
   readonly deadLettered: number;
   readonly inFlight: number;
+  /** In-progress heartbeats (+WPI) sent for events held here while they ran or waited. */
+  readonly heartbeats: number;
 }
 
 export interface ConsumerHost {
@@ -145,7 +154,7 @@ export class DurableConsumer {
   #stopping = false;
   #stopped: Promise<void> | undefined;
   #recreating = false;
-  #stats = { acked: 0, skippedDuplicates: 0, retried: 0, deadLettered: 0 };
+  #stats = { acked: 0, skippedDuplicates: 0, retried: 0, deadLettered: 0, heartbeats: 0 };
   readonly #handled: RecentIds<number>;
   /** Stream sequences being handled now, with the duplicates waiting to learn whether handling succeeded. */
   readonly #running = new Map<number, Array<(ok: boolean) => void> | null>();
@@ -196,7 +205,7 @@ export class DurableConsumer {
     this.#stopWatcher = watchAbandoned(this.#host, stream, this.#durable, (e) => this.#report(e), () => this.#stats.deadLettered++);
     const every = Math.max(50, Math.floor(this.#policy.ackWaitMs / 3));
     this.#heartbeat = setInterval(() => {
-      for (const m of this.#live) m.working();
+      for (const m of this.#live) if (m.working()) this.#heartbeatSent(m.subject);
     }, every);
     this.#heartbeat.unref();
     await this.#pull();
@@ -277,6 +286,11 @@ export class DurableConsumer {
     } finally {
       this.#recreating = false;
     }
+  }
+
+  #heartbeatSent(subject: string): void {
+    this.#stats.heartbeats++;
+    this.#opts.onHeartbeat?.(subject);
   }
 
   #status(s: ConsumerStatus): void {
@@ -365,6 +379,7 @@ export class DurableConsumer {
       const outcome = await this.#outcome(m, delivery);
       if (outcome === undefined || outcome.type === "ack") {
         m.ack();
+        this.#opts.onSettled?.(m);
         this.#handled.add(eventKey(m));
         this.#stats.acked++;
         return true;
@@ -377,8 +392,10 @@ export class DurableConsumer {
       // An unknown event is handed back to the group (another instance may know it); retrying it here cannot help.
       if (!ordered || this.#stopping || failureKind(outcome.error) === "unknown-event") {
         m.nak(outcome.delayMs);
+        this.#opts.onSettled?.(m);
         return false;
       }
+      this.#opts.onSettled?.(m);
       await sleep(outcome.delayMs); // ordered: retry in place; the heartbeat keeps the ack alive meanwhile
     }
   }
@@ -399,11 +416,13 @@ export class DurableConsumer {
       // Never term what could not be dead-lettered: retry it later instead.
       this.#report(new Error(`could not dead-letter ${info.stream}#${info.streamSequence} from "${m.subject}": ${describe(dlqErr)}; it will be redelivered`));
       m.nak(backoffDelay(this.#policy.backoff, deliveries));
+      this.#opts.onSettled?.(m);
       return;
     }
     // nats-server < 2.11 ignores term(reason) entirely (and redelivers): only send a reason where it is understood.
     if (this.#host.supports("term-reason")) m.term(`cozebus: ${reason}`);
     else m.term();
+    this.#opts.onSettled?.(m);
     this.#stats.deadLettered++;
   }
 

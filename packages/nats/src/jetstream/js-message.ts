@@ -98,12 +98,14 @@ export class JsDelivery {
    * must not throw (they run from timers and handlers' completions): the
    * server redelivers the unacknowledged event, which is the correct outcome.
    */
-  #send(body: Uint8Array): void {
-    if (!this.msg.reply || this.nc.isClosed()) return;
+  #send(body: Uint8Array): boolean {
+    if (!this.msg.reply || this.nc.isClosed()) return false;
     try {
       this.nc.publish(this.msg.reply, body);
+      return true;
     } catch {
       // draining or closed in between: see above
+      return false;
     }
   }
 
@@ -116,9 +118,9 @@ export class JsDelivery {
     this.#send(delayMs > 0 ? new TextEncoder().encode(`-NAK ${JSON.stringify({ delay: nanos(delayMs) })}`) : NAK);
   }
 
-  /** In progress: restarts the ack wait. */
-  working(): void {
-    this.#send(WPI);
+  /** In progress: restarts the ack wait. False when it could not be sent (closed): heartbeat metrics count only what went out. */
+  working(): boolean {
+    return this.#send(WPI);
   }
 
   /** Never redeliver. `reason` only where the server understands it (2.11+): older servers ignore the whole term. */

@@ -96,6 +96,8 @@ export class JetStreamPublisher {
   #aborted: Error | undefined;
   /** Publishes accepted and not yet settled, including those still waiting for a slot. */
   #outstanding = 0;
+  /** The most publishes awaiting an ack at once since the last window() read. */
+  #peak = 0;
   #idleWaiters: Array<() => void> = [];
   readonly #offReconnect: () => void;
   readonly #sub: { unsubscribe(): void };
@@ -135,6 +137,14 @@ export class JetStreamPublisher {
     return this.#pending.size;
   }
 
+  /** The window for metrics: in flight now, the peak since the previous call (then reset to now), and the capacity (maxInFlight). */
+  window(): { inFlight: number; peak: number; capacity: number } {
+    const inFlight = this.#pending.size;
+    const peak = Math.max(this.#peak, inFlight);
+    this.#peak = inFlight;
+    return { inFlight, peak, capacity: this.#maxInFlight };
+  }
+
   /**
    * Sends one event (its headers already built, `Nats-Msg-Id` = `ce-id`) and
    * resolves with the stream's ack. Waits for a slot when `maxInFlight`
@@ -155,6 +165,7 @@ export class JetStreamPublisher {
       const now = Date.now();
       const p: Pending = { subject, data, headers, id, expectedSeq: expectedLastSubjectSequence, resolve, reject, firstAt: now, lastAt: now, attempts: 0 };
       this.#pending.set(token, p);
+      if (this.#pending.size > this.#peak) this.#peak = this.#pending.size;
       this.#sweeper ??= setInterval(() => this.#sweep(), Math.min(250, this.#ackTimeoutMs)).unref();
       this.#send(token, p);
     });

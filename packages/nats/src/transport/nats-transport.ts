@@ -4,6 +4,7 @@ import {
   type DomainPlan,
   type DeliveryHandler,
   type OutgoingEvent,
+  type PublishWindow,
   type Outcome,
   type QualityOfService,
   type Receipt,
@@ -19,11 +20,14 @@ import {
 import type { Bus } from "../connection/bus.js";
 import { FEATURES, type ServerFeature } from "../connection/server-info.js";
 import type { JetStreamPublishOptions } from "../jetstream/client.js";
-import { durableName, type ConsumeOptions, type ConsumerSpec, type DeliveredMessage } from "../jetstream/consumer.js";
-import type { PartitionedOptions } from "../jetstream/partitioned/consumer.js";
+import { durableName, type DurableConsumer, type ConsumeOptions, type ConsumerSpec, type DeliveredMessage } from "../jetstream/consumer.js";
+import type { PartitionedConsumer, PartitionedOptions } from "../jetstream/partitioned/consumer.js";
 import type { PubAck } from "../jetstream/publisher.js";
+import type { JsDelivery } from "../jetstream/js-message.js";
+import { Inbound } from "../messaging/inbound.js";
 import { templatePattern } from "../messaging/subject.js";
 import { CoreDelivery, StoredDelivery } from "./delivery.js";
+import { consumerPositions, readLag } from "./lag.js";
 import { provisionDomain, type StreamProvisionResult } from "./provision.js";
 
 const AT_MOST_ONCE: TransportFeatures = Object.freeze({
@@ -101,6 +105,11 @@ export class NatsTransport implements Transport {
     this.bus.report(error);
   }
 
+  /** The JetStream publisher's window, once JetStream is open (at most once publishes have none). */
+  publishWindow(): PublishWindow | undefined {
+    return this.bus.openJetStream?.publishWindow();
+  }
+
   #subject(e: Pick<OutgoingEvent, "address">): string {
     return e.address.template.build(e.address.fields, this.bus.prefix);
   }
@@ -158,13 +167,22 @@ export class NatsTransport implements Transport {
     // Several patterns in one consumer need filter_subjects (2.10+); older servers get one consumer per pattern.
     const filters: Array<ConsumerSpec["filter"]> =
       patterns === undefined ? [undefined] : patterns.length === 1 ? [patterns[0]] : this.bus.server.supports("multi-filter") ? [patterns] : patterns;
+    // The port's Delivery each JetStream message's latest handler run got, for the observer's settled(); only when it has one.
+    const runs = new WeakMap<object, StoredDelivery>();
+    const settledWanted = spec.observer?.settled !== undefined;
     const options: ConsumeOptions & PartitionedOptions = {
       ...(spec.concurrency !== undefined ? { concurrency: spec.concurrency } : {}),
       retry: { ...(spec.maxDeliveries !== undefined ? { maxDeliveries: spec.maxDeliveries } : {}), ...(spec.ackWaitMs !== undefined ? { ackWaitMs: spec.ackWaitMs } : {}) },
       ...(spec.onError !== undefined ? { onError: spec.onError } : {}),
+      ...observerHooks(spec, runs),
     };
-    const run = (m: DeliveredMessage): Promise<Outcome> => handler(new StoredDelivery(m));
-    const consumers: Array<{ stop(): Promise<void> }> = [];
+    const run = (m: DeliveredMessage): Promise<Outcome> => {
+      const d = new StoredDelivery(m);
+      // Durable and partitioned deliveries both wrap the JetStream Msg, which is what the consumer's onSettled names.
+      if (settledWanted && m instanceof Inbound) runs.set(m.msg, d);
+      return handler(d);
+    };
+    const consumers: Array<DurableConsumer | PartitionedConsumer> = [];
     try {
       for (const filter of filters) {
         const c = { stream, group: spec.group, ...(filter !== undefined ? { filter } : {}) };
@@ -176,7 +194,10 @@ export class NatsTransport implements Transport {
       await Promise.all(consumers.map((c) => c.stop()));
       throw err;
     }
-    return { stop: async () => void (await Promise.all(consumers.map((c) => c.stop()))) };
+    return {
+      stop: async () => void (await Promise.all(consumers.map((c) => c.stop()))),
+      lag: () => readLag(js.jsm, consumerPositions(stream, consumers)),
+    };
   }
 
   async request(spec: RequestSpec): Promise<Reply> {
@@ -216,6 +237,34 @@ export class NatsTransport implements Transport {
 function queueName(spec: SubscriptionSpec, patterns: readonly string[]): string {
   const filtered = spec.events !== "domain" && spec.events.some((s) => s.filter !== undefined && Object.keys(s.filter).length > 0);
   return filtered ? durableName({ group: spec.group, filter: [...patterns] }) : spec.group;
+}
+
+/** The subscription observer as consumer options, guarded: a metrics bug must not stop a heartbeat loop or a settle. */
+function observerHooks(spec: SubscriptionSpec, runs: WeakMap<object, StoredDelivery>): Pick<ConsumeOptions, "onHeartbeat" | "onSettled"> {
+  const o = spec.observer;
+  const hooks: { onHeartbeat?: (subject: string) => void; onSettled?: (m: JsDelivery) => void } = {};
+  if (o?.heartbeat !== undefined) {
+    hooks.onHeartbeat = (subject) => {
+      try {
+        o.heartbeat?.(subject);
+      } catch {
+        // the observer's problem; heartbeats go on
+      }
+    };
+  }
+  if (o?.settled !== undefined) {
+    hooks.onSettled = (m) => {
+      const d = runs.get(m.msg);
+      if (d === undefined) return;
+      runs.delete(m.msg);
+      try {
+        o.settled?.(d);
+      } catch {
+        // see above
+      }
+    };
+  }
+  return hooks;
 }
 
 /** At most once, every outcome ends the same way: the settling above the port has reported a failure already. */

@@ -5,6 +5,7 @@ import {
   type BatchResult,
   type DeliveryHandler,
   type DomainPlan,
+  type GroupLag,
   type OutgoingEvent,
   type ProvisionResult,
   type QualityOfService,
@@ -135,6 +136,16 @@ export class PulsarTransport implements Transport {
       stop: async () => {
         await sub.stop();
         this.#subscriptions.delete(sub);
+      },
+      // Topic stats through the admin REST API, per topic the subscription reads (one GET each).
+      lag: async () => {
+        const lags = await Promise.all(
+          sub.topics.map(async (topic): Promise<GroupLag | undefined> => {
+            const s = await this.admin.subscriptionStats(topic, sub.name);
+            return s === undefined ? undefined : { destination: topic, consumer: sub.name, pending: s.msgBacklog, ackPending: s.unackedMessages };
+          }),
+        );
+        return lags.filter((l): l is GroupLag => l !== undefined);
       },
     };
   }

@@ -46,6 +46,9 @@ interface Job {
   readonly dedupeKey: string;
 }
 
+
+/** Receiver queue of a Key_Shared consumer (the WebSocket proxy's maximum is 1,000): see #add. */
+const KEY_SHARED_RECEIVER_QUEUE = 1000;
 /** Properties the broker's own dead-lettering adds (the WebSocket proxy's Java client). */
 const BROKER_DLQ_PROPS = new Set(["REAL_TOPIC", "ORIGIN_MESSAGE_ID"]);
 
@@ -132,7 +135,10 @@ export class PulsarSubscription implements TransportSubscription {
       {
         subscriptionType: this.#ordered ? "Key_Shared" : "Shared",
         // The WebSocket proxy hands out this many unsettled messages at most: enough to keep every slot busy, few enough that other instances get their share.
-        receiverQueueSize: Math.min(1000, Math.max(2, this.#concurrency * 2)),
+        // Key_Shared needs more: a message whose key's consumer has no permit goes to the broker's replay set, and on
+        // Pulsar 3.0 a subscription whose backlog is all in replay can stop dispatching although every consumer has
+        // permits (seen: msgInReplay 2,873 = the backlog, nothing delivered for 60 s; PIP-379 reworked this in 4.0).
+        receiverQueueSize: this.#ordered ? KEY_SHARED_RECEIVER_QUEUE : Math.min(1000, Math.max(2, this.#concurrency * 2)),
         negativeAckRedeliveryDelayMs: this.ctx.nackDelayMs,
         // The broker's own dead-lettering is the backstop, one delivery after ours (a process that died during the last delivery).
         deadLetter: { topic: this.ctx.deadLetterTopic, maxRedeliverCount: this.#maxDeliveries },
@@ -167,8 +173,10 @@ export class PulsarSubscription implements TransportSubscription {
       if (this.#stopping) return; // not started: back to the subscription when the socket closes
       for (let local = 0; ; local++) {
         const attempt = job.msg.redeliveryCount + 1 + local;
-        const outcome = await this.#handle(job, attempt);
+        const delivery = this.#delivery(job, attempt);
+        const outcome = await this.#handle(delivery, attempt);
         if (outcome.type === "retry" && attempt < this.#maxDeliveries && this.#ordered && !this.#stopping) {
+          this.#settled(delivery);
           // Ordered: retry in place, holding the key, so later events of the key cannot overtake this one.
           await this.#wait(outcome.delayMs);
           if (!this.#stopping) continue;
@@ -176,6 +184,7 @@ export class PulsarSubscription implements TransportSubscription {
           return;
         }
         await this.#carryOut(job, outcome, attempt);
+        this.#settled(delivery);
         return;
       }
     } finally {
@@ -183,8 +192,16 @@ export class PulsarSubscription implements TransportSubscription {
     }
   }
 
-  async #handle(job: Job, attempt: number): Promise<Outcome> {
-    const delivery = this.#delivery(job, attempt);
+  /** Tells the subscription's observer (metrics) the outcome was carried out; its failure is not ours. */
+  #settled(delivery: Delivery): void {
+    try {
+      this.spec.observer?.settled?.(delivery);
+    } catch {
+      // the observer's problem
+    }
+  }
+
+  async #handle(delivery: Delivery, attempt: number): Promise<Outcome> {
     try {
       return await this.handler(delivery);
     } catch (err) {
@@ -282,6 +299,11 @@ export class PulsarSubscription implements TransportSubscription {
       const timer = setTimeout(done, ms);
       this.#wakers.add(done);
     });
+  }
+
+  /** The topics this subscription reads now (full names). */
+  get topics(): string[] {
+    return [...this.#consumers.keys()];
   }
 
   async stop(): Promise<void> {

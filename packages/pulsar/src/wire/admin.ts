@@ -124,6 +124,15 @@ export class Admin {
     return stats.subscriptions?.[subscription]?.msgBacklog;
   }
 
+  /** A subscription's counters from the topic's stats, or undefined when the topic or subscription does not exist. */
+  async subscriptionStats(topic: string, subscription: string): Promise<{ msgBacklog: number; unackedMessages: number } | undefined> {
+    const res = await this.rest.call("GET", `${this.#topicPath(topic)}/stats`);
+    if (res.status === 404) return undefined;
+    if (res.status !== 200) throw statusError(res.status, reasonOf(res), `the stats of topic ${topic}`);
+    const s = res.json<{ subscriptions?: Record<string, { msgBacklog?: number; unackedMessages?: number }> }>().subscriptions?.[subscription];
+    return s === undefined ? undefined : { msgBacklog: s.msgBacklog ?? 0, unackedMessages: s.unackedMessages ?? 0 };
+  }
+
   /** The n-th (1-based) unacked message of a subscription, or undefined past the end. */
   async peek(topic: string, subscription: string, n: number): Promise<PeekedMessage | undefined> {
     const res = await this.rest.call("GET", `${this.#topicPath(topic)}/subscription/${enc(subscription)}/position/${n}`);

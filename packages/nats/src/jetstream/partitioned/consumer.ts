@@ -63,6 +63,10 @@ export interface PartitionedOptions {
   readonly memberId?: string;
   readonly onError?: (error: Error) => void;
   readonly onStatus?: (status: PartitionedStatus) => void;
+  /** Called for each in-progress heartbeat (+WPI) sent, with the event's subject (for metrics; must be cheap and not throw). */
+  readonly onHeartbeat?: (subject: string) => void;
+  /** Called once a handler run's outcome was carried out: ack or term confirmed by the server, or an in-place retry about to wait (see ConsumeOptions.onSettled). */
+  readonly onSettled?: (d: JsDelivery) => void;
 }
 
 export type PartitionedStatus =
@@ -85,6 +89,8 @@ export interface PartitionedStats {
   readonly retried: number;
   readonly deadLettered: number;
   readonly inFlight: number;
+  /** In-progress heartbeats (+WPI) sent for events held here while they ran or waited their turn. */
+  readonly heartbeats: number;
 }
 
 /** What a partitioned consumer needs from the JetStream layer that starts it. */
@@ -199,7 +205,7 @@ export class PartitionedConsumer {
   #halted = false;
   #givenUp = false;
   #stopped: Promise<void> | undefined;
-  #stats = { acked: 0, skippedDuplicates: 0, retried: 0, deadLettered: 0 };
+  #stats = { acked: 0, skippedDuplicates: 0, retried: 0, deadLettered: 0, heartbeats: 0 };
 
   private constructor(host: PartitionedHost, spec: PartitionedSpec, handler: DeliveryHandler, opts: PartitionedOptions) {
     if (!NAME.test(spec.group)) throw new ConfigError("group", `${JSON.stringify(spec.group)} is not a valid consumer name: letters, digits, "_" and "-"`);
@@ -283,7 +289,11 @@ export class PartitionedConsumer {
     this.#advisories = this.#watchAbandoned(layout);
     // Keeps every event held or queued here alive on the server while it waits its turn.
     this.#heartbeat = setInterval(() => {
-      for (const d of this.#live) d.working();
+      for (const d of this.#live) {
+        if (!d.working()) continue;
+        this.#stats.heartbeats++;
+        this.#opts.onHeartbeat?.(d.subject);
+      }
     }, Math.max(50, Math.floor(this.#policy.ackWaitMs / 3)));
     this.#heartbeat.unref();
     this.#membership = new Membership({
@@ -548,11 +558,13 @@ export class PartitionedConsumer {
       }
       if (outcome !== undefined && outcome.type === "retry") {
         this.#stats.retried++;
+        this.#opts.onSettled?.(d);
         // In place, also for an unknown event: handing it back would let the next event of its subject overtake it.
         await sleep(outcome.delayMs);
         continue;
       }
       await this.#confirm(item.part, d, ACK);
+      this.#opts.onSettled?.(d);
       this.#handled.add(info.streamSequence);
       this.#stats.acked++;
       return;
@@ -580,6 +592,7 @@ export class PartitionedConsumer {
         this.#report(new Error(`could not dead-letter ${info.stream}#${info.streamSequence} from "${subject}": ${describe(dlqErr)}; retrying`));
         if (this.#givenUp || this.#halted) {
           d.nak();
+          this.#opts.onSettled?.(d);
           return;
         }
         await sleep(backoffDelay(this.#policy.backoff, attempt));
@@ -587,6 +600,7 @@ export class PartitionedConsumer {
     }
     // 2.11+ (required here) understands term with a reason.
     await this.#confirm(item.part, d, new TextEncoder().encode(`+TERM cozebus: ${reason}`));
+    this.#opts.onSettled?.(d);
     this.#stats.deadLettered++;
   }
 

@@ -1,0 +1,65 @@
+import type { DeadLetter } from "@cozebus/nats";
+import { html, jsonBlock, type Html } from "../html.js";
+import type { ConsoleContext } from "../context.js";
+import { decodeLetter, filterParams, findDeadLetters, isFiltered, parseFilter, REASONS, SCAN_LIMIT, type DlqFilter } from "../dlq-data.js";
+import { HttpError } from "../http.js";
+
+/** Rows a list shows; the filter actions still cover every match. */
+const SHOWN = 200;
+
+const localValue = (d: Date | undefined): string => (d === undefined ? "" : d.toISOString().slice(0, 16));
+
+function filterForm(f: DlqFilter): Html {
+  return html`<form class="filters" method="get" action="/dlq" id="dlq-filter">
+<label>reason<select name="reason"><option value="">any</option>${REASONS.map((r) => html`<option${r === f.reason ? html` selected` : ""}>${r}</option>`)}</select></label>
+<label>event type<input name="type" value="${f.type ?? ""}" placeholder="NodeFailed or coze.workflow.v1.NodeFailed"></label>
+<label>since (UTC)<input type="datetime-local" name="since" value="${localValue(f.since)}"></label>
+<label>until (UTC)<input type="datetime-local" name="until" value="${localValue(f.until)}"></label>
+<button type="submit">Filter</button> <a href="/dlq">clear</a></form>`;
+}
+
+function preview(d: DeadLetter, ctx: ConsoleContext): Html {
+  const r = decodeLetter(d, ctx.schemas);
+  if ("error" in r) return html`<span class="bad">${r.error}</span>`;
+  const text = JSON.stringify(r.data);
+  return html`<code>${text.length > 160 ? `${text.slice(0, 160)}…` : text}</code>`;
+}
+
+/** Hidden inputs that carry the filter into a POST. */
+const hiddenFilter = (f: DlqFilter): Html => html`${[...filterParams(f)].map(([k, v]) => html`<input type="hidden" name="${k}" value="${v}">`)}`;
+
+export async function dlqListPage(ctx: ConsoleContext, query: URLSearchParams): Promise<Html> {
+  const f = parseFilter(query);
+  const { letters, stored, stream } = await findDeadLetters(ctx, f);
+  const shown = letters.slice(0, SHOWN);
+  const scope = stored > SCAN_LIMIT ? ` among the oldest ${SCAN_LIMIT}` : "";
+  return html`${filterForm(f)}
+<p class="muted" id="dlq-count">${letters.length} dead letter(s)${isFiltered(f) ? " match" : ""}${scope}; ${stored} stored in ${stream}${letters.length > SHOWN ? `; the first ${SHOWN} shown` : ""}.</p>
+<form method="post" action="/dlq/confirm" id="dlq-actions">${hiddenFilter(f)}
+<div class="actions"><button name="do" value="replay-selected" class="primary">Replay selected</button><button name="do" value="delete-selected" class="danger">Delete selected</button>
+<button name="do" value="replay-filter">Replay all ${letters.length} ${isFiltered(f) ? "matching" : ""}</button><button name="do" value="delete-filter" class="danger">Delete all ${letters.length} ${isFiltered(f) ? "matching" : ""}</button></div>
+<table id="dlq"><thead><tr><th><input type="checkbox" data-select-all aria-label="select all"></th><th>#</th><th>time</th><th>reason</th><th>deliveries</th><th>event type</th><th>subject</th><th>origin</th><th>consumer</th><th>error</th><th>payload (decoded)</th></tr></thead><tbody>
+${shown.map(
+  (d) => html`<tr data-seq="${d.seq}"><td><input type="checkbox" name="seq" value="${d.seq}" aria-label="select #${d.seq}"></td><td><a href="/dlq/${d.seq}">#${d.seq}</a></td><td>${d.time.toISOString()}</td><td><span class="badge">${d.reason}</span></td><td class="num">${d.deliveries}</td><td><code>${d.eventType ?? "-"}</code></td><td><code>${d.subject}</code></td><td>${d.stream}#${d.sequence}</td><td><code>${d.consumer}</code></td><td>${d.error}</td><td>${preview(d, ctx)}</td></tr>`,
+)}
+</tbody></table></form>`;
+}
+
+export async function dlqDetailPage(ctx: ConsoleContext, seq: number): Promise<Html> {
+  const dlq = (await ctx.bus.jetstream()).deadLetters;
+  const d = await dlq.get(seq);
+  if (d === undefined) throw new HttpError(404, `no dead letter #${seq} in ${dlq.stream}: it was replayed or deleted (the list shows those left)`);
+  const decoded = decodeLetter(d, ctx.schemas);
+  return html`<table id="dlq-entry"><tbody>
+<tr><th>dead letter</th><td>#${d.seq} in ${dlq.stream}, ${d.time.toISOString()}</td></tr>
+<tr><th>reason</th><td><span class="badge">${d.reason}</span> after ${d.deliveries} deliveries</td></tr>
+<tr><th>error</th><td>${d.error}</td></tr>
+<tr><th>event</th><td><code>${d.eventType ?? "-"}</code> id <code>${d.eventId ?? "-"}</code></td></tr>
+<tr><th>subject</th><td><code>${d.subject}</code> (stream ${d.stream}, seq ${d.sequence}, consumer <code>${d.consumer}</code>)</td></tr>
+</tbody></table>
+<h2>Payload, decoded by schema</h2>
+${"error" in decoded ? html`<p class="bad" id="decode-error">${decoded.error}</p><p class="muted">${d.data.length} bytes, base64:</p><pre class="json">${Buffer.from(d.data).toString("base64")}</pre>` : html`<div id="payload">${jsonBlock(decoded.data)}</div>`}
+<h2>Headers</h2>${jsonBlock(Object.fromEntries(d.headers.entries()))}
+<form method="post" action="/dlq/confirm" class="actions"><input type="hidden" name="seq" value="${d.seq}">
+<button name="do" value="replay-selected" class="primary">Replay #${d.seq}</button><button name="do" value="delete-selected" class="danger">Delete #${d.seq}</button></form>`;
+}
