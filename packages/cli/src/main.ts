@@ -16,6 +16,7 @@ import { doctorCommand } from "./commands/doctor.js";
 import { provisionCommand } from "./commands/provision.js";
 import { dlqCommand } from "./commands/dlq.js";
 import { eventsCommand } from "./commands/events.js";
+import { OUTBOX_USAGE, outboxCommand } from "./commands/outbox.js";
 import { pubCommand } from "./commands/pub.js";
 import { requestCommand } from "./commands/request.js";
 import { streamsCommand } from "./commands/streams.js";
@@ -48,6 +49,7 @@ const COMMANDS: ReadonlyArray<{ readonly name: string; readonly usage: string; r
     about: `cozebus against raw nats.js on the same server, and the Go client (nats.go) when Go is installed:\nthroughput and ratios, fixed-rate latency p50/p99/p999/max at each offered rate, request/reply,\npayload sizes, filtered subscriptions, memory, the inbox's cost (creates and deletes COZEBUS_BENCH_*\nstreams); --quick: under a minute; --only: some of ${SECTIONS.join(",")}; --report: markdown and an\nSVG chart beside it. On Pulsar: cozebus's Pulsar path against raw WebSocket-API code (creates and deletes\ncoze.cozebench.* topics)`,
   },
   { name: "console", usage: CONSOLE_USAGE, about: CONSOLE_ABOUT },
+  { name: "outbox", usage: OUTBOX_USAGE, about: "relay: publish the committed rows of the transactional outbox (@cozebus/postgres, or\n@cozebus/mysql for a mysql:// DATABASE_URL) through the transport, in order per key, ce-id =\nNats-Msg-Id, until SIGTERM (--once: what is due, then exit); migrate: create the tables;\nstatus: unsent and failing rows" },
   { name: "bridge", usage: BRIDGE_USAGE, about: "consume Coze Studio's legacy topics (COZE_MQ_TYPE, MQ_NAME_SERVER) with the bridge's own group and\nrepublish them as typed knowledge events, idempotently; until SIGTERM (--once: until idle), then the counts" },
 ];
 
@@ -81,6 +83,7 @@ function mqTypeFlag(v: string | undefined): MqType | undefined {
 async function main(argv: readonly string[]): Promise<number> {
   if (argv[0] === "bridge") return bridgeCommand(argv.slice(1)); // its own flags (--once, --idle-ms)
   if (argv[0] === "console") return consoleMain(argv.slice(1)); // its own flags (--host, --port, --token)
+  if (argv[0] === "outbox") return outboxCommand(argv.slice(1)); // its own flags (--database-url, --once, ...)
   const { values, positionals } = parseArgs({
     args: [...argv],
     allowPositionals: true,

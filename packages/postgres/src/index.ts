@@ -10,6 +10,8 @@ export { PostgresOutbox, startOutboxRelay, OutboxPublishError } from "./outbox.j
 export type { EnqueueOptions, Enqueued, OutboxRelay, OutboxRelayOptions } from "./outbox.js";
 export { migrate, migrationSql } from "./migrate.js";
 export { withTransaction } from "./transaction.js";
+export { DATABASE_URL, openDatabase, checkOutbox, outboxBacklog, DatabaseUnavailableError, OutboxTableMissingError } from "./database.js";
+export type { OpenDatabaseOptions, OutboxBacklog } from "./database.js";
 export type { TableOptions } from "./names.js";
 // What a handler meets when it marks inside its own transaction.
 export { AlreadyHandledError, guard, inboxEventId } from "@cozebus/core/inbox";

@@ -3,6 +3,7 @@ import pg from "pg";
 import { ConfigError, SubjectTemplate, backoffDelay, type BackoffPolicy } from "@cozebus/core";
 import type { OutgoingAttributes, OutgoingEvent, QualityOfService, Receipt, Transport } from "@cozebus/core/transport";
 import { tables, type TableOptions, type Tables } from "./names.js";
+import type { Queryable } from "./queryable.js";
 
 export interface EnqueueOptions {
   /**
@@ -64,43 +65,52 @@ export class PostgresOutbox {
     if (tx instanceof pg.Pool) {
       throw new ConfigError("outbox.enqueue(tx)", "takes the client of your transaction (pool.connect() + BEGIN, or withTransaction), not the pool: on a pool the event would be written outside your transaction");
     }
-    if (events.length === 0) return [];
-    const now = new Date();
-    const cols = 11;
-    const values: unknown[] = [];
-    const rows: string[] = [];
-    const ids: string[] = [];
-    events.forEach((e, i) => {
-      const attributes = storedAttributes(e.attributes, now);
-      ids.push(attributes.id);
-      const template = e.address.template.template;
-      const fields = e.address.fields;
-      const key = keys?.[i] ?? `${e.address.domain}|${template}|${JSON.stringify(Object.entries(fields).sort(([a], [b]) => (a < b ? -1 : 1)))}`;
-      values.push(
-        attributes.id,
-        key,
-        e.address.domain,
-        template,
-        JSON.stringify(fields),
-        Buffer.from(e.data.buffer, e.data.byteOffset, e.data.byteLength),
-        JSON.stringify(attributes),
-        e.qos,
-        e.ttlMs ?? null,
-        e.deliverAt ?? null,
-        now,
-      );
-      const b = i * cols;
-      rows.push(`(${Array.from({ length: cols }, (_, j) => `$${b + j + 1}`).join(", ")})`);
-    });
-    const r = await tx.query<{ seq: string; event_id: string }>(
-      `INSERT INTO ${this.#t.outbox} (event_id, ordering_key, domain, template, fields, data, attributes, qos, ttl_ms, deliver_at, created_at)
-       VALUES ${rows.join(", ")} RETURNING seq::text AS seq, event_id`,
-      values,
-    );
-    await tx.query("SELECT pg_notify($1, '')", [this.#t.channel]);
-    const seqOf = new Map(r.rows.map((row) => [row.event_id, row.seq]));
-    return ids.map((id) => ({ id, seq: seqOf.get(id)! }));
+    return insertOutboxRows(tx, this.#t, events, keys);
   }
+}
+
+/**
+ * The outbox INSERT (one statement for all `events`) and the NOTIFY that
+ * wakes relays when the transaction commits, on `tx`, a connection inside
+ * the caller's transaction (pg or the Kysely adapter).
+ */
+export async function insertOutboxRows(tx: Queryable, t: Tables, events: readonly OutgoingEvent[], keys?: readonly (string | undefined)[]): Promise<Enqueued[]> {
+  if (events.length === 0) return [];
+  const now = new Date();
+  const cols = 11;
+  const values: unknown[] = [];
+  const rows: string[] = [];
+  const ids: string[] = [];
+  events.forEach((e, i) => {
+    const attributes = storedAttributes(e.attributes, now);
+    ids.push(attributes.id);
+    const template = e.address.template.template;
+    const fields = e.address.fields;
+    const key = keys?.[i] ?? `${e.address.domain}|${template}|${JSON.stringify(Object.entries(fields).sort(([a], [b]) => (a < b ? -1 : 1)))}`;
+    values.push(
+      attributes.id,
+      key,
+      e.address.domain,
+      template,
+      JSON.stringify(fields),
+      Buffer.from(e.data.buffer, e.data.byteOffset, e.data.byteLength),
+      JSON.stringify(attributes),
+      e.qos,
+      e.ttlMs ?? null,
+      e.deliverAt ?? null,
+      now,
+    );
+    const b = i * cols;
+    rows.push(`(${Array.from({ length: cols }, (_, j) => `$${b + j + 1}`).join(", ")})`);
+  });
+  const r = await tx.query<{ seq: string; event_id: string }>(
+    `INSERT INTO ${t.outbox} (event_id, ordering_key, domain, template, fields, data, attributes, qos, ttl_ms, deliver_at, created_at)
+     VALUES ${rows.join(", ")} RETURNING seq::text AS seq, event_id`,
+    values,
+  );
+  await tx.query("SELECT pg_notify($1, '')", [t.channel]);
+  const seqOf = new Map(r.rows.map((row) => [row.event_id, row.seq]));
+  return ids.map((id) => ({ id, seq: seqOf.get(id)! }));
 }
 
 function storedAttributes(a: OutgoingAttributes, now: Date): StoredAttributes {

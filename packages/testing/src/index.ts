@@ -33,5 +33,7 @@ export { startPostgres } from "./postgres/server.js";
 export type { PostgresServer, PostgresOptions } from "./postgres/server.js";
 export { findPostgresBinaries, PostgresNotFoundError } from "./postgres/binaries.js";
 export type { PostgresBinaries } from "./postgres/binaries.js";
+export { startMariadb, findMariadbBinaries, MariadbNotFoundError } from "./mariadb.js";
+export type { MariadbServer, MariadbOptions } from "./mariadb.js";
 export { startPrometheus, findPrometheusBinary, PrometheusNotFoundError } from "./prometheus.js";
 export type { PrometheusServer, PrometheusOptions, PromSample, PrometheusTarget } from "./prometheus.js";
