@@ -1,6 +1,6 @@
 /**
  * @cozebus/postgres/kysely — the outbox and the inbox for services whose
- * database code is Kysely (0.29, PostgresDialect): `outbox.enqueue(trx,
+ * database code is Kysely (0.28 or 0.29, PostgresDialect): `outbox.enqueue(trx,
  * event)` inside a Kysely transaction, and an inbox store that marks
  * "done" inside one. The same statements and tables as the pg API; the
  * relay stays `startOutboxRelay({ pool })` (or `cozebus outbox relay`),
