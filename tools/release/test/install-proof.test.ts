@@ -78,7 +78,7 @@ beforeAll(async () => {
     .filter((d) => d.includes("/node_modules/") && !d.includes("/node_modules/@cozebus/"));
   seedRegistry([...new Set(closure), join(REPO, "node_modules/@types/node"), join(REPO, "node_modules/undici-types")], env, tmp);
   server = await startNatsServer();
-}, 180_000);
+}, 480_000); // copies the repository and packs every third-party dependency into the registry: over 180 s at load 20+
 
 afterAll(async () => {
   await server?.stop();
