@@ -181,8 +181,8 @@ export async function guard(store: InboxStore, options: GuardOptions, run: (clai
  */
 const UNMARKED = new WeakMap<InboxStore, Map<string, InboxClaim>>();
 const MAX_UNMARKED = 10_000;
-/** The background mark backs off to this interval between tries. */
-const MAX_MARK_INTERVAL_MS = 5_000;
+/** The background mark backs off to this interval between tries: short, since a redelivery to another replica races it once the store is back. */
+const MAX_MARK_INTERVAL_MS = 1_000;
 
 const unmarkedKey = (k: { group: string; eventId: string }): string => `${k.group}\u0000${k.eventId}`;
 
