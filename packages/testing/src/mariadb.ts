@@ -1,10 +1,10 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { accessSync, constants, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { freePort } from "./ports.js";
-import { trackForExitCleanup, untrack } from "./reaper.js";
+import { ManagedProcess, tail } from "./process/managed-process.js";
 
 export interface MariadbOptions {
   /** Folder holding `mariadbd` and `mariadb-install-db`; default: COZEBUS_MARIADB_BIN, then Debian's `/usr/sbin` + `/usr/bin`, then PATH. */
@@ -76,9 +76,7 @@ export function findMariadbBinaries(binDir?: string, env: NodeJS.ProcessEnv = pr
   return { mariadbd, installDb };
 }
 
-const LOG_LIMIT = 256 * 1024;
 const READY = /ready for connections/;
-const tail = (log: string, lines = 30): string => log.trimEnd().split("\n").slice(-lines).join("\n");
 const sqlString = (s: string): string => `'${s.replace(/\\/g, "\\\\").replace(/'/g, "''")}'`;
 const sqlIdent = (s: string): string => `\`${s.replace(/`/g, "``")}\``;
 /** mariadbd takes the name of the user to run as; as root, root itself (a throwaway server in a folder of its own). */
@@ -89,12 +87,9 @@ class ManagedMariadb implements MariadbServer {
   readonly url: string;
   readonly socket: string;
   version = "";
-  #proc: ChildProcess | undefined;
-  #exited: Promise<void> = Promise.resolve();
-  #log = "";
-  #stopped = false;
   readonly #dataDir: string;
   readonly #initFile: string;
+  readonly #process: ManagedProcess;
 
   constructor(
     readonly dir: string,
@@ -109,18 +104,31 @@ class ManagedMariadb implements MariadbServer {
     this.#dataDir = join(dir, "data");
     this.#initFile = join(dir, "init.sql");
     this.url = `mysql://${encodeURIComponent(user)}:${encodeURIComponent(password)}@127.0.0.1:${port}/${encodeURIComponent(database)}`;
+    this.#process = new ManagedProcess({
+      name: "mariadbd",
+      command: bin.mariadbd,
+      args: this.#args(),
+      cwd: dir,
+      env: { PATH: process.env["PATH"] ?? "/usr/bin:/bin", LANG: "C", LC_ALL: "C", TZ: "UTC" },
+      freshLogEachStart: true,
+      onOutput: (log) => {
+        const v = /Version: '([^']+)'/.exec(log);
+        if (v) this.version = v[1]!;
+      },
+      cleanup: () => rmSync(dir, { recursive: true, force: true }),
+    });
   }
 
   get running(): boolean {
-    return this.#proc !== undefined && this.#proc.exitCode === null && this.#proc.signalCode === null;
+    return this.#process.running;
   }
 
   get pid(): number | undefined {
-    return this.running ? this.#proc?.pid : undefined;
+    return this.#process.pid;
   }
 
   logs(): string {
-    return this.#log;
+    return this.#process.logs();
   }
 
   /** mariadb-install-db into `<dir>/data`; the user and database come from an init file the server runs at every start (idempotent). */
@@ -156,10 +164,7 @@ class ManagedMariadb implements MariadbServer {
     );
   }
 
-  async start(): Promise<void> {
-    if (this.#stopped) throw new Error(`the MariaDB server in ${this.dir} was stopped for good; start a new one`);
-    if (this.running) return;
-    this.#log = "";
+  #args(): string[] {
     const settings: Record<string, string | number | boolean> = {
       // A throwaway test server: an OS crash is not what it survives. A commit still reaches the OS before it returns
       // (flush at commit = 2 writes the log at every commit), so a SIGKILLed server keeps every committed transaction.
@@ -169,7 +174,7 @@ class ManagedMariadb implements MariadbServer {
       "max-connections": 200,
       ...this.opts.settings,
     };
-    const args = [
+    return [
       "--no-defaults",
       `--datadir=${this.#dataDir}`,
       `--port=${this.port}`,
@@ -182,59 +187,20 @@ class ManagedMariadb implements MariadbServer {
       `--init-file=${this.#initFile}`,
       ...Object.entries(settings).map(([k, v]) => (v === true ? `--${k}` : `--${k}=${String(v)}`)),
     ];
-    const proc = spawn(this.bin.mariadbd, args, { cwd: this.dir, stdio: ["ignore", "pipe", "pipe"], env: { PATH: process.env["PATH"] ?? "/usr/bin:/bin", LANG: "C", LC_ALL: "C", TZ: "UTC" } });
-    this.#proc = proc;
-    trackForExitCleanup(this, () => this.#killNow());
-    let ready!: () => void;
-    const isReady = new Promise<void>((r) => (ready = r));
-    const append = (chunk: Buffer): void => {
-      this.#log += chunk.toString();
-      if (this.#log.length > LOG_LIMIT) this.#log = this.#log.slice(-LOG_LIMIT);
-      const v = /Version: '([^']+)'/.exec(this.#log);
-      if (v) this.version = v[1]!;
-      if (READY.test(this.#log)) ready();
-    };
-    proc.stdout?.on("data", append);
-    proc.stderr?.on("data", append);
-    this.#exited = new Promise((resolve) => proc.once("exit", () => resolve()));
-    const spawnFailed = new Promise<never>((_, reject) => proc.once("error", reject));
-    const exitedEarly = this.#exited.then(() => {
-      throw new Error(`mariadbd exited during start-up (code ${proc.exitCode}, signal ${proc.signalCode}):\n${tail(this.#log)}`);
-    });
-    const timeoutMs = this.opts.startTimeoutMs ?? 30_000;
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`mariadbd did not report ready within ${timeoutMs} ms:\n${tail(this.#log)}`)), timeoutMs);
-    });
-    try {
-      await Promise.race([isReady, spawnFailed, exitedEarly, timedOut]);
-    } finally {
-      clearTimeout(timer);
-    }
+  }
+
+  async start(): Promise<void> {
+    if (this.#process.stopped) throw new Error(`the MariaDB server in ${this.dir} was stopped for good; start a new one`);
+    await this.#process.start(() => this.#process.waitForLog(READY), this.opts.startTimeoutMs ?? 30_000);
   }
 
   async kill(signal: "SIGTERM" | "SIGKILL" = "SIGTERM"): Promise<void> {
-    const proc = this.#proc;
-    if (proc === undefined || !this.running) return;
-    proc.kill(signal);
-    const timer = setTimeout(() => proc.kill("SIGKILL"), 10_000);
-    await this.#exited;
-    clearTimeout(timer);
+    await this.#process.kill(signal);
   }
 
   async stop(): Promise<void> {
-    if (this.#stopped) return;
-    this.#stopped = true;
     // SIGTERM is mariadbd's normal shutdown: connections are closed, nothing waits for clients.
-    await this.kill("SIGTERM");
-    untrack(this);
-    rmSync(this.dir, { recursive: true, force: true });
-  }
-
-  /** Synchronous last resort when the test process exits: nothing of this server must outlive it. */
-  #killNow(): void {
-    if (this.running) this.#proc?.kill("SIGKILL");
-    rmSync(this.dir, { recursive: true, force: true });
+    await this.#process.stop("SIGTERM");
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

@@ -1,11 +1,10 @@
-import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ensureNatsServer, type ResolvedNatsServer } from "./binary.js";
 import { renderConfig, type ServerAuth, type ServerTls } from "./config.js";
 import { freePort } from "./ports.js";
-import { trackForExitCleanup, untrack } from "./reaper.js";
+import { ManagedProcess, tail } from "./process/managed-process.js";
 
 export interface NatsServerOptions {
   /** JetStream on the server; on by default. */
@@ -84,8 +83,6 @@ interface NodePlan {
   readonly leafPort?: number;
 }
 
-const LOG_LIMIT = 256 * 1024;
-
 class ManagedServer implements NatsServer {
   readonly url: string;
   readonly port: number;
@@ -94,11 +91,7 @@ class ManagedServer implements NatsServer {
   readonly leafnodeUrl: string | undefined;
   readonly version: string;
   readonly binary: string;
-  #proc: ChildProcess | undefined;
-  #exited: Promise<void> = Promise.resolve();
-  #log = "";
-  #stopped = false;
-  readonly #configFile: string;
+  readonly #process: ManagedProcess;
 
   constructor(
     readonly dir: string,
@@ -114,7 +107,7 @@ class ManagedServer implements NatsServer {
     this.binary = server.binary;
     this.url = `${opts.tls ? "tls" : "nats"}://127.0.0.1:${plan.port}`;
     this.monitorUrl = `http://127.0.0.1:${plan.httpPort}`;
-    this.#configFile = join(dir, "nats.conf");
+    const configFile = join(dir, "nats.conf");
     this.leafnodeUrl = plan.leafPort !== undefined ? `nats-leaf://127.0.0.1:${plan.leafPort}` : undefined;
     const leafnodes = plan.leafPort !== undefined || opts.leafRemotes !== undefined ? { port: plan.leafPort, remotes: opts.leafRemotes } : undefined;
     const config = renderConfig({
@@ -131,40 +124,33 @@ class ManagedServer implements NatsServer {
       ...(opts.jetstreamDomain !== undefined ? { jetstreamDomain: opts.jetstreamDomain } : {}),
       ...(leafnodes ? { leafnodes } : {}),
     });
-    writeFileSync(this.#configFile, config);
+    writeFileSync(configFile, config);
+    this.#process = new ManagedProcess({
+      name: `nats-server ${plan.serverName}`,
+      command: server.binary,
+      args: ["-c", configFile],
+      cleanup: () => rmSync(dir, { recursive: true, force: true }),
+    });
   }
 
   get running(): boolean {
-    return this.#proc !== undefined && this.#proc.exitCode === null && this.#proc.signalCode === null;
+    return this.#process.running;
   }
 
   get pid(): number | undefined {
-    return this.running ? this.#proc?.pid : undefined;
+    return this.#process.pid;
   }
 
   logs(): string {
-    return this.#log;
+    return this.#process.logs();
   }
 
   async start(): Promise<void> {
-    if (this.#stopped) throw new Error(`nats-server ${this.serverName} was stopped for good; start a new one`);
-    if (this.running) return;
-    const proc = spawn(this.binary, ["-c", this.#configFile], { stdio: ["ignore", "pipe", "pipe"] });
-    this.#proc = proc;
-    trackForExitCleanup(this, () => this.#killNow());
-    const append = (chunk: Buffer): void => {
-      this.#log += chunk.toString();
-      if (this.#log.length > LOG_LIMIT) this.#log = this.#log.slice(-LOG_LIMIT);
-    };
-    proc.stdout?.on("data", append);
-    proc.stderr?.on("data", append);
-    this.#exited = new Promise((resolve) => proc.once("exit", () => resolve()));
-    const spawnFailed = new Promise<never>((_, reject) => proc.once("error", reject));
-    const exitedEarly = this.#exited.then(() => {
-      throw new Error(`nats-server ${this.serverName} exited during start-up (code ${proc.exitCode}):\n${tail(this.#log)}`);
+    if (this.#process.stopped) throw new Error(`nats-server ${this.serverName} was stopped for good; start a new one`);
+    await this.#process.start(async () => {
+      await this.#waitHealthy();
+      if ((this.opts.leafRemotes?.length ?? 0) > 0) await this.#waitLeafConnected();
     });
-    await Promise.race([this.#waitHealthy(), spawnFailed, exitedEarly]);
-    if ((this.opts.leafRemotes?.length ?? 0) > 0) await Promise.race([this.#waitLeafConnected(), exitedEarly]);
   }
 
   /** /healthz is green before a leaf node has dialled its remotes: wait until /leafz lists all of them. */
@@ -177,14 +163,14 @@ class ManagedServer implements NatsServer {
       if (have >= want) return;
       await sleep(50);
     }
-    throw new Error(`nats-server ${this.serverName} has ${have} of ${want} leaf node connections after start-up (remotes ${this.opts.leafRemotes?.join(", ")}):\n${tail(this.#log)}`);
+    throw new Error(`nats-server ${this.serverName} has ${have} of ${want} leaf node connections after start-up (remotes ${this.opts.leafRemotes?.join(", ")}):\n${tail(this.logs())}`);
   }
 
   async #waitHealthy(): Promise<void> {
     const deadline = Date.now() + (this.opts.startTimeoutMs ?? 15_000);
     let last = "no answer yet";
     while (Date.now() < deadline) {
-      if (!this.running && this.#proc?.exitCode !== null) return; // exitedEarly reports it
+      if (!this.running) return; // the process start() reports it
       try {
         const res = await fetch(`${this.monitorUrl}/healthz`, { signal: AbortSignal.timeout(1000) });
         if (res.ok) return;
@@ -194,16 +180,11 @@ class ManagedServer implements NatsServer {
       }
       await sleep(50);
     }
-    throw new Error(`nats-server ${this.serverName} was not healthy in time (last /healthz: ${last}):\n${tail(this.#log)}`);
+    throw new Error(`nats-server ${this.serverName} was not healthy in time (last /healthz: ${last}):\n${tail(this.logs())}`);
   }
 
   async kill(signal: "SIGTERM" | "SIGKILL" = "SIGTERM"): Promise<void> {
-    const proc = this.#proc;
-    if (proc === undefined || !this.running) return;
-    proc.kill(signal);
-    const timer = setTimeout(() => proc.kill("SIGKILL"), 10_000);
-    await this.#exited;
-    clearTimeout(timer);
+    await this.#process.kill(signal);
   }
 
   async restart(signal: "SIGTERM" | "SIGKILL" = "SIGTERM"): Promise<void> {
@@ -212,26 +193,12 @@ class ManagedServer implements NatsServer {
   }
 
   async stop(): Promise<void> {
-    if (this.#stopped) return;
-    this.#stopped = true;
-    await this.kill("SIGTERM");
-    untrack(this);
-    rmSync(this.dir, { recursive: true, force: true });
-  }
-
-  /** Synchronous last resort used when the test process exits. */
-  #killNow(): void {
-    if (this.running) this.#proc?.kill("SIGKILL");
-    rmSync(this.dir, { recursive: true, force: true });
+    await this.#process.stop("SIGTERM");
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.stop();
   }
-}
-
-function tail(log: string, lines = 30): string {
-  return log.trimEnd().split("\n").slice(-lines).join("\n");
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

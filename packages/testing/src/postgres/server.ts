@@ -1,10 +1,10 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort } from "../ports.js";
-import { trackForExitCleanup, untrack } from "../reaper.js";
+import { ManagedProcess, tail } from "../process/managed-process.js";
 import { findPostgresBinaries, type PostgresBinaries } from "./binaries.js";
 
 export interface PostgresOptions {
@@ -59,7 +59,6 @@ export interface PostgresServer extends AsyncDisposable {
   stop(): Promise<void>;
 }
 
-const LOG_LIMIT = 256 * 1024;
 const READY = /database system is ready to accept connections/;
 
 interface Identity {
@@ -104,10 +103,6 @@ function render(value: string | number | boolean): string {
   return `'${value.replace(/'/g, "''")}'`;
 }
 
-function tail(log: string, lines = 30): string {
-  return log.trimEnd().split("\n").slice(-lines).join("\n");
-}
-
 /** Runs a PostgreSQL program to completion under the server's identity. */
 function run(file: string, args: readonly string[], who: Identity, cwd: string, timeoutMs: number, input?: string): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -139,11 +134,8 @@ class ManagedPostgres implements PostgresServer {
   readonly url: string;
   readonly socketDir: string;
   readonly major: number | undefined;
-  #proc: ChildProcess | undefined;
-  #exited: Promise<void> = Promise.resolve();
-  #log = "";
-  #stopped = false;
   readonly #dataDir: string;
+  readonly #process: ManagedProcess;
 
   constructor(
     readonly dir: string,
@@ -159,6 +151,18 @@ class ManagedPostgres implements PostgresServer {
     this.socketDir = join(dir, "socket");
     this.#dataDir = join(dir, "data");
     this.url = `postgres://${encodeURIComponent(user)}:${encodeURIComponent(password)}@127.0.0.1:${port}/${encodeURIComponent(database)}`;
+    this.#process = new ManagedProcess({
+      name: "postgres",
+      command: binaries.postgres,
+      args: ["-D", this.#dataDir],
+      cwd: dir,
+      env: { PATH: process.env["PATH"] ?? "/usr/bin:/bin", LANG: "C", LC_ALL: "C" },
+      ...(who.switchTo ? { uid: who.uid, gid: who.gid } : {}),
+      freshLogEachStart: true,
+      // SIGQUIT: immediate shutdown, and the postmaster takes its backends down with it (a SIGKILL would leave them to notice alone).
+      lastResortSignal: "SIGQUIT",
+      cleanup: () => rmSync(dir, { recursive: true, force: true }),
+    });
   }
 
   get uid(): number {
@@ -166,15 +170,15 @@ class ManagedPostgres implements PostgresServer {
   }
 
   get running(): boolean {
-    return this.#proc !== undefined && this.#proc.exitCode === null && this.#proc.signalCode === null;
+    return this.#process.running;
   }
 
   get pid(): number | undefined {
-    return this.running ? this.#proc?.pid : undefined;
+    return this.#process.pid;
   }
 
   logs(): string {
-    return this.#log;
+    return this.#process.logs();
   }
 
   /** initdb into `<dir>/data`, with the generated password and this server's settings. */
@@ -232,41 +236,8 @@ class ManagedPostgres implements PostgresServer {
   }
 
   async start(): Promise<void> {
-    if (this.#stopped) throw new Error(`the PostgreSQL server in ${this.dir} was stopped for good; start a new one`);
-    if (this.running) return;
-    this.#log = "";
-    const proc = spawn(this.binaries.postgres, ["-D", this.#dataDir], {
-      cwd: this.dir,
-      stdio: ["ignore", "pipe", "pipe"],
-      env: { PATH: process.env["PATH"] ?? "/usr/bin:/bin", LANG: "C", LC_ALL: "C" },
-      ...(this.who.switchTo ? { uid: this.who.uid, gid: this.who.gid } : {}),
-    });
-    this.#proc = proc;
-    trackForExitCleanup(this, () => this.#killNow());
-    let ready!: () => void;
-    const isReady = new Promise<void>((r) => (ready = r));
-    const append = (chunk: Buffer): void => {
-      this.#log += chunk.toString();
-      if (this.#log.length > LOG_LIMIT) this.#log = this.#log.slice(-LOG_LIMIT);
-      if (READY.test(this.#log)) ready();
-    };
-    proc.stdout?.on("data", append);
-    proc.stderr?.on("data", append);
-    this.#exited = new Promise((resolve) => proc.once("exit", () => resolve()));
-    const spawnFailed = new Promise<never>((_, reject) => proc.once("error", reject));
-    const exitedEarly = this.#exited.then(() => {
-      throw new Error(`postgres exited during start-up (code ${proc.exitCode}, signal ${proc.signalCode}):\n${tail(this.#log)}`);
-    });
-    const timeoutMs = this.opts.startTimeoutMs ?? 30_000;
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`postgres did not report ready within ${timeoutMs} ms:\n${tail(this.#log)}`)), timeoutMs);
-    });
-    try {
-      await Promise.race([isReady, spawnFailed, exitedEarly, timedOut]);
-    } finally {
-      clearTimeout(timer);
-    }
+    if (this.#process.stopped) throw new Error(`the PostgreSQL server in ${this.dir} was stopped for good; start a new one`);
+    await this.#process.start(() => this.#process.waitForLog(READY), this.opts.startTimeoutMs ?? 30_000);
   }
 
   /** The database the URL names, when it is not one initdb made: created in single-user mode, before the server listens. */
@@ -278,28 +249,12 @@ class ManagedPostgres implements PostgresServer {
   }
 
   async kill(signal: "SIGTERM" | "SIGINT" | "SIGKILL" = "SIGINT"): Promise<void> {
-    const proc = this.#proc;
-    if (proc === undefined || !this.running) return;
-    proc.kill(signal);
-    const timer = setTimeout(() => proc.kill("SIGKILL"), 10_000);
-    await this.#exited;
-    clearTimeout(timer);
+    await this.#process.kill(signal);
   }
 
   async stop(): Promise<void> {
-    if (this.#stopped) return;
-    this.#stopped = true;
     // SIGINT is PostgreSQL's fast shutdown: open sessions are ended, nothing waits for clients.
-    await this.kill("SIGINT");
-    untrack(this);
-    rmSync(this.dir, { recursive: true, force: true });
-  }
-
-  /** Synchronous last resort used when the test process exits. */
-  #killNow(): void {
-    // SIGQUIT: immediate shutdown, and the postmaster takes its backends down with it (a SIGKILL would leave them to notice alone).
-    if (this.running) this.#proc?.kill("SIGQUIT");
-    rmSync(this.dir, { recursive: true, force: true });
+    await this.#process.stop("SIGINT");
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

@@ -1,9 +1,8 @@
-import { spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { freePort } from "../ports.js";
-import { trackForExitCleanup, untrack } from "../reaper.js";
+import { ManagedProcess } from "../process/managed-process.js";
 import { DEFAULT_PULSAR_VERSION, defaultPulsarCacheDir, findJava, resolvePulsarClasspath } from "./classpath.js";
 import { renderLog4jConfig, renderStandaloneConf, type PulsarConfigValue } from "./config.js";
 import { PulsarStartError } from "./errors.js";
@@ -122,17 +121,12 @@ class ManagedPulsar implements PulsarBroker {
   readonly brokerPort: number;
   readonly webPort: number;
   readonly bookiePort: number;
-  #proc: ChildProcess | undefined;
-  #exited: Promise<void> = Promise.resolve();
-  #log = "";
-  #stopped = false;
-  readonly #args: readonly string[];
-  readonly #env: NodeJS.ProcessEnv;
+  readonly #process: ManagedProcess;
 
   constructor(
     readonly dir: string,
     plan: Plan,
-    private readonly java: string,
+    java: string,
     classpath: readonly string[],
     readonly version: string,
     readonly clusterName: string,
@@ -167,7 +161,7 @@ class ManagedPulsar implements PulsarBroker {
       }),
     );
     writeFileSync(log4j, renderLog4jConfig(opts.logLevel ?? "info"));
-    this.#args = [
+    const args = [
       `-Xmx${opts.maxHeapMb ?? 512}m`,
       `-XX:MaxDirectMemorySize=${opts.maxDirectMemoryMb ?? 256}m`,
       // C1 only: a short-lived test broker on a small machine starts in about half the time,
@@ -203,19 +197,30 @@ class ManagedPulsar implements PulsarBroker {
     ];
     const env: NodeJS.ProcessEnv = { ...process.env, CLASSPATH: classpath.join(delimiter) }; // 200+ jars: kept out of the visible command line
     delete env["PULSAR_STANDALONE_USE_ZOOKEEPER"]; // would force the ZooKeeper mode this harness does not start
-    this.#env = env;
+    this.#process = new ManagedProcess({
+      name: "the Pulsar broker",
+      command: java,
+      args,
+      cwd: dir,
+      env,
+      logLimit: LOG_LIMIT,
+      // A JVM closing gracefully can take a while (ledgers, metadata store); a broker is given 30 s before SIGKILL.
+      forceKillAfterMs: 30_000,
+      cleanup: () => rmSync(dir, { recursive: true, force: true }),
+      startError: (message, log) => new PulsarStartError(`${message}:\n${failureLines(log)}`, log),
+    });
   }
 
   get running(): boolean {
-    return this.#proc !== undefined && this.#proc.exitCode === null && this.#proc.signalCode === null;
+    return this.#process.running;
   }
 
   get pid(): number | undefined {
-    return this.running ? this.#proc?.pid : undefined;
+    return this.#process.pid;
   }
 
   logs(): string {
-    return this.#log;
+    return this.#process.logs();
   }
 
   admin(path: string, init: RequestInit = {}): Promise<Response> {
@@ -225,26 +230,8 @@ class ManagedPulsar implements PulsarBroker {
   }
 
   async start(): Promise<void> {
-    if (this.#stopped) throw new Error(`the Pulsar broker in ${this.dir} was stopped for good; start a new one`);
-    if (this.running) return;
-    const proc = spawn(this.java, this.#args, { cwd: this.dir, env: this.#env, stdio: ["ignore", "pipe", "pipe"] });
-    this.#proc = proc;
-    trackForExitCleanup(this, () => this.#killNow());
-    const append = (chunk: Buffer): void => {
-      this.#log += chunk.toString();
-      if (this.#log.length > LOG_LIMIT) this.#log = this.#log.slice(-LOG_LIMIT);
-    };
-    proc.stdout?.on("data", append);
-    proc.stderr?.on("data", append);
-    this.#exited = new Promise((resolve) => proc.once("exit", () => resolve()));
-    const spawnFailed = new Promise<never>((_, reject) => proc.once("error", reject));
-    const exitedEarly = this.#exited.then(() => {
-      throw new PulsarStartError(
-        `the Pulsar broker exited during start-up (code ${proc.exitCode}, signal ${proc.signalCode}):\n${failureLines(this.#log)}`,
-        this.#log,
-      );
-    });
-    await Promise.race([this.#waitReady(proc), spawnFailed, exitedEarly]);
+    if (this.#process.stopped) throw new Error(`the Pulsar broker in ${this.dir} was stopped for good; start a new one`);
+    await this.#process.start(() => this.#waitReady());
   }
 
   /**
@@ -253,11 +240,11 @@ class ManagedPulsar implements PulsarBroker {
    * the standalone starter creates that namespace only after the web service
    * is up, so health alone can come a moment too early for a first producer.
    */
-  async #waitReady(proc: ChildProcess): Promise<void> {
+  async #waitReady(): Promise<void> {
     const deadline = Date.now() + (this.opts.startTimeoutMs ?? 180_000);
     let last = "no answer yet";
     while (Date.now() < deadline) {
-      if (proc.exitCode !== null || proc.signalCode !== null) return; // exitedEarly reports it
+      if (!this.running) return; // the process start() reports it
       try {
         const health = await this.admin("/admin/v2/brokers/health", { signal: AbortSignal.timeout(5000) });
         const body = await health.text();
@@ -274,16 +261,11 @@ class ManagedPulsar implements PulsarBroker {
       }
       await sleep(250);
     }
-    throw new PulsarStartError(`the Pulsar broker was not healthy in time (last check: ${last}):\n${failureLines(this.#log)}`, this.#log);
+    throw new PulsarStartError(`the Pulsar broker was not healthy in time (last check: ${last}):\n${failureLines(this.logs())}`, this.logs());
   }
 
   async kill(signal: "SIGTERM" | "SIGKILL" = "SIGTERM"): Promise<void> {
-    const proc = this.#proc;
-    if (proc === undefined || !this.running) return;
-    proc.kill(signal);
-    const timer = setTimeout(() => proc.kill("SIGKILL"), 30_000);
-    await this.#exited;
-    clearTimeout(timer);
+    await this.#process.kill(signal);
   }
 
   async restart(signal: "SIGTERM" | "SIGKILL" = "SIGTERM"): Promise<void> {
@@ -292,18 +274,8 @@ class ManagedPulsar implements PulsarBroker {
   }
 
   async stop(): Promise<void> {
-    if (this.#stopped) return;
-    this.#stopped = true;
     // SIGKILL: its data is deleted next, so a graceful close (seconds of it) would buy nothing.
-    await this.kill("SIGKILL");
-    untrack(this);
-    rmSync(this.dir, { recursive: true, force: true });
-  }
-
-  /** Synchronous last resort used when the test process exits. */
-  #killNow(): void {
-    if (this.running) this.#proc?.kill("SIGKILL");
-    rmSync(this.dir, { recursive: true, force: true });
+    await this.#process.stop("SIGKILL");
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
