@@ -1,6 +1,5 @@
-import { randomUUID } from "node:crypto";
 import type mysql from "mysql2/promise";
-import { AlreadyHandledError, type ClaimResult, type InboxClaim, type InboxKey, type InboxStore, type InboxTimes } from "@cozebus/core/inbox";
+import { AlreadyHandledError, claimSqlRow, type ClaimResult, type HeldRow, type InboxClaim, type InboxKey, type InboxStore, type InboxTimes } from "@cozebus/core/inbox";
 import { exec, isDuplicate, micros, rows, withTransaction, type Db } from "./db.js";
 import { tables, type TableOptions, type Tables } from "./names.js";
 
@@ -31,40 +30,40 @@ export class MysqlInboxStore implements InboxStore {
 
   async claim(key: InboxKey, times: InboxTimes): Promise<ClaimResult> {
     const t = this.#t.inbox;
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const token = randomUUID();
-      const lease = micros(times.leaseMs);
-      const keep = micros(times.retentionMs);
-      try {
-        await exec(
+    const lease = micros(times.leaseMs);
+    const keep = micros(times.retentionMs);
+    return claimSqlRow(key, times, {
+      take: async (token) => {
+        try {
+          await exec(
+            this.pool,
+            `INSERT INTO ${t} (consumer_group, event_id, state, token, lease_until, expires_at, updated_at)
+             VALUES (?, ?, 'claimed', ?, ${NOW} + INTERVAL ? MICROSECOND, ${NOW} + INTERVAL ? MICROSECOND, ${NOW})`,
+            [key.group, key.eventId, token, lease, keep],
+          );
+          return true;
+        } catch (err) {
+          if (!isDuplicate(err)) throw err;
+        }
+        // The row is there: take it over only when its retention or (for a claim) its lease ran out.
+        const took = await exec(
           this.pool,
-          `INSERT INTO ${t} (consumer_group, event_id, state, token, lease_until, expires_at, updated_at)
-           VALUES (?, ?, 'claimed', ?, ${NOW} + INTERVAL ? MICROSECOND, ${NOW} + INTERVAL ? MICROSECOND, ${NOW})`,
-          [key.group, key.eventId, token, lease, keep],
+          `UPDATE ${t} SET state = 'claimed', token = ?, lease_until = ${NOW} + INTERVAL ? MICROSECOND, expires_at = ${NOW} + INTERVAL ? MICROSECOND, updated_at = ${NOW}
+           WHERE consumer_group = ? AND event_id = ? AND (expires_at <= ${NOW} OR (state = 'claimed' AND lease_until <= ${NOW}))`,
+          [token, lease, keep, key.group, key.eventId],
         );
-        return { state: "claimed", claim: { group: key.group, eventId: key.eventId, ...times, token } };
-      } catch (err) {
-        if (!isDuplicate(err)) throw err;
-      }
-      // The row is there: take it over only when its retention or (for a claim) its lease ran out.
-      const took = await exec(
-        this.pool,
-        `UPDATE ${t} SET state = 'claimed', token = ?, lease_until = ${NOW} + INTERVAL ? MICROSECOND, expires_at = ${NOW} + INTERVAL ? MICROSECOND, updated_at = ${NOW}
-         WHERE consumer_group = ? AND event_id = ? AND (expires_at <= ${NOW} OR (state = 'claimed' AND lease_until <= ${NOW}))`,
-        [token, lease, keep, key.group, key.eventId],
-      );
-      if (took === 1) return { state: "claimed", claim: { group: key.group, eventId: key.eventId, ...times, token } };
-      const [row] = await rows<{ state: string; remaining: string | number | null }>(
-        this.pool,
-        `SELECT state, GREATEST(0, TIMESTAMPDIFF(MICROSECOND, ${NOW}, lease_until)) / 1000 AS remaining
-         FROM ${t} WHERE consumer_group = ? AND event_id = ? AND expires_at > ${NOW}`,
-        [key.group, key.eventId],
-      );
-      if (row === undefined) continue; // released or expired in between: claim again
-      if (row.state === "done") return { state: "done" };
-      return { state: "busy", retryInMs: Math.ceil(Number(row.remaining ?? 0)) };
-    }
-    return { state: "busy", retryInMs: 0 };
+        return took === 1;
+      },
+      held: async () => {
+        const [row] = await rows<HeldRow>(
+          this.pool,
+          `SELECT state, GREATEST(0, TIMESTAMPDIFF(MICROSECOND, ${NOW}, lease_until)) / 1000 AS remaining
+           FROM ${t} WHERE consumer_group = ? AND event_id = ? AND expires_at > ${NOW}`,
+          [key.group, key.eventId],
+        );
+        return row;
+      },
+    });
   }
 
   async complete(claim: InboxClaim): Promise<void> {

@@ -1,6 +1,4 @@
-import { ConfigError } from "@cozebus/core";
-
-const IDENT = /^[a-z_][a-z0-9_]{0,63}$/;
+import { sqlIdentifier } from "@cozebus/core/outbox";
 
 /** Where the inbox and outbox tables live. */
 export interface TableOptions {
@@ -20,10 +18,10 @@ export interface Tables {
   readonly outboxName: string;
 }
 
-function ident(option: string, value: string): string {
-  if (!IDENT.test(value)) throw new ConfigError(option, `${JSON.stringify(value)} is not a plain SQL identifier (lower-case letters, digits, "_", at most 64)`);
-  return value;
-}
+/** MySQL's identifier limit: a longer name is refused here, at construction, instead of by the first statement. */
+const MAX_IDENTIFIER = 64;
+
+const ident = (option: string, value: string): string => sqlIdentifier(option, value, MAX_IDENTIFIER);
 
 export function tables(options: TableOptions = {}): Tables {
   const db = options.database === undefined ? "" : `\`${ident("database", options.database)}\`.`;

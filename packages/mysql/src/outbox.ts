@@ -1,7 +1,8 @@
-import { createHash, randomUUID } from "node:crypto";
+import { createHash } from "node:crypto";
 import type mysql from "mysql2/promise";
 import { ConfigError } from "@cozebus/core";
-import type { OutgoingAttributes, OutgoingEvent } from "@cozebus/core/transport";
+import { outboxRowValues } from "@cozebus/core/outbox";
+import type { OutgoingEvent } from "@cozebus/core/transport";
 import { isPool, rows, type Db } from "./db.js";
 import { tables, type TableOptions, type Tables } from "./names.js";
 
@@ -16,18 +17,6 @@ export interface Enqueued {
   readonly id: string;
   /** The row's sequence number (as a string: BIGINT). */
   readonly seq: string;
-}
-
-/** Every attribute of the event, fixed at enqueue time. */
-export interface StoredAttributes {
-  readonly type: string;
-  readonly id: string;
-  readonly source?: string;
-  readonly time: string;
-  readonly contentType?: string;
-  readonly traceparent?: string;
-  readonly tracestate?: string;
-  readonly headers?: Readonly<Record<string, string>>;
 }
 
 export const keyHash = (key: string): Buffer => createHash("sha256").update(key).digest();
@@ -65,26 +54,22 @@ export class MysqlOutbox {
     const now = new Date();
     const values: unknown[][] = [];
     const ids: string[] = [];
-    events.forEach((e, i) => {
-      const attributes = storedAttributes(e.attributes, now);
-      ids.push(attributes.id);
-      const template = e.address.template.template;
-      const fields = e.address.fields;
-      const key = keys?.[i] ?? `${e.address.domain}|${template}|${JSON.stringify(Object.entries(fields).sort(([a], [b]) => (a < b ? -1 : 1)))}`;
+    for (const row of outboxRowValues(events, keys, now)) {
+      ids.push(row.id);
       values.push([
-        attributes.id,
-        key,
-        keyHash(key),
-        e.address.domain,
-        template,
-        JSON.stringify(fields),
-        Buffer.from(e.data.buffer, e.data.byteOffset, e.data.byteLength),
-        JSON.stringify(attributes),
-        e.qos,
-        e.ttlMs ?? null,
-        e.deliverAt?.getTime() ?? null,
+        row.id,
+        row.key,
+        keyHash(row.key),
+        row.domain,
+        row.template,
+        row.fields,
+        Buffer.from(row.data.buffer, row.data.byteOffset, row.data.byteLength),
+        row.attributes,
+        row.qos,
+        row.ttlMs,
+        row.deliverAt?.getTime() ?? null,
       ]);
-    });
+    }
     await db.query(
       `INSERT INTO ${this.#t.outbox} (event_id, ordering_key, key_hash, domain, template, fields, data, attributes, qos, ttl_ms, deliver_at_ms, created_at, next_attempt_at)
        VALUES ${values.map(() => "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(3), UTC_TIMESTAMP(3))").join(", ")}`,
@@ -95,17 +80,4 @@ export class MysqlOutbox {
     const seqOf = new Map(got.map((r) => [r.event_id, r.seq]));
     return ids.map((id) => ({ id, seq: seqOf.get(id)! }));
   }
-}
-
-function storedAttributes(a: OutgoingAttributes, now: Date): StoredAttributes {
-  return {
-    type: a.type,
-    id: a.id ?? randomUUID(),
-    time: (a.time ?? now).toISOString(),
-    ...(a.source !== undefined ? { source: a.source } : {}),
-    ...(a.contentType !== undefined ? { contentType: a.contentType } : {}),
-    ...(a.traceparent !== undefined ? { traceparent: a.traceparent } : {}),
-    ...(a.tracestate !== undefined ? { tracestate: a.tracestate } : {}),
-    ...(a.headers !== undefined ? { headers: a.headers } : {}),
-  };
 }

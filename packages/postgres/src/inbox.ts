@@ -1,6 +1,5 @@
-import { randomUUID } from "node:crypto";
 import type pg from "pg";
-import { AlreadyHandledError, type ClaimResult, type InboxClaim, type InboxKey, type InboxStore, type InboxTimes } from "@cozebus/core/inbox";
+import { AlreadyHandledError, claimSqlRow, type ClaimResult, type HeldRow, type InboxClaim, type InboxKey, type InboxStore, type InboxTimes } from "@cozebus/core/inbox";
 import { tables, type TableOptions, type Tables } from "./names.js";
 import type { Queryable } from "./queryable.js";
 import { withTransaction } from "./transaction.js";
@@ -26,31 +25,30 @@ export abstract class SqlInbox implements InboxStore {
 
   async claim(key: InboxKey, times: InboxTimes): Promise<ClaimResult> {
     const t = this.#t.inbox;
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const token = randomUUID();
-      // One statement: a new row, or taking over a row whose lease (or retention) ran out. A concurrent
-      // claim of the same id waits for this row's lock, then sees it claimed and takes nothing.
-      const claimed = await this.db.query(
-        `INSERT INTO ${t} AS i (consumer_group, event_id, state, token, lease_until, expires_at)
-         VALUES ($1, $2, 'claimed', $3, now() + $4 * interval '1 millisecond', now() + $5 * interval '1 millisecond')
-         ON CONFLICT (consumer_group, event_id) DO UPDATE
-           SET state = 'claimed', token = EXCLUDED.token, lease_until = EXCLUDED.lease_until, expires_at = EXCLUDED.expires_at, updated_at = now()
-           WHERE i.expires_at <= now() OR (i.state = 'claimed' AND i.lease_until <= now())
-         RETURNING token`,
-        [key.group, key.eventId, token, times.leaseMs, times.retentionMs],
-      );
-      if (claimed.rowCount === 1) return { state: "claimed", claim: { group: key.group, eventId: key.eventId, ...times, token } };
-      const held = await this.db.query<{ state: string; remaining: number | null }>(
-        `SELECT state, GREATEST(0, EXTRACT(EPOCH FROM (lease_until - now())) * 1000)::float8 AS remaining
-         FROM ${t} WHERE consumer_group = $1 AND event_id = $2 AND expires_at > now()`,
-        [key.group, key.eventId],
-      );
-      const row = held.rows[0];
-      if (row === undefined) continue; // released or expired in between: claim again
-      if (row.state === "done") return { state: "done" };
-      return { state: "busy", retryInMs: Math.ceil(row.remaining ?? 0) };
-    }
-    return { state: "busy", retryInMs: 0 };
+    return claimSqlRow(key, times, {
+      take: async (token) => {
+        // One statement: a new row, or taking over a row whose lease (or retention) ran out. A concurrent
+        // claim of the same id waits for this row's lock, then sees it claimed and takes nothing.
+        const claimed = await this.db.query(
+          `INSERT INTO ${t} AS i (consumer_group, event_id, state, token, lease_until, expires_at)
+           VALUES ($1, $2, 'claimed', $3, now() + $4 * interval '1 millisecond', now() + $5 * interval '1 millisecond')
+           ON CONFLICT (consumer_group, event_id) DO UPDATE
+             SET state = 'claimed', token = EXCLUDED.token, lease_until = EXCLUDED.lease_until, expires_at = EXCLUDED.expires_at, updated_at = now()
+             WHERE i.expires_at <= now() OR (i.state = 'claimed' AND i.lease_until <= now())
+           RETURNING token`,
+          [key.group, key.eventId, token, times.leaseMs, times.retentionMs],
+        );
+        return claimed.rowCount === 1;
+      },
+      held: async () => {
+        const held = await this.db.query<HeldRow>(
+          `SELECT state, GREATEST(0, EXTRACT(EPOCH FROM (lease_until - now())) * 1000)::float8 AS remaining
+           FROM ${t} WHERE consumer_group = $1 AND event_id = $2 AND expires_at > now()`,
+          [key.group, key.eventId],
+        );
+        return held.rows[0];
+      },
+    });
   }
 
   async complete(claim: InboxClaim): Promise<void> {

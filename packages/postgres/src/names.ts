@@ -1,6 +1,4 @@
-import { ConfigError } from "@cozebus/core";
-
-const IDENT = /^[a-z_][a-z0-9_]{0,62}$/;
+import { sqlIdentifier } from "@cozebus/core/outbox";
 
 /** Where the inbox and outbox tables live. */
 export interface TableOptions {
@@ -24,10 +22,10 @@ export interface Tables {
   readonly channel: string;
 }
 
-function ident(option: string, value: string): string {
-  if (!IDENT.test(value)) throw new ConfigError(option, `${JSON.stringify(value)} is not a plain SQL identifier (lower-case letters, digits, "_", at most 63)`);
-  return value;
-}
+/** PostgreSQL's identifier limit: a longer name would be cut silently, and two tables could end up the same. */
+const MAX_IDENTIFIER = 63;
+
+const ident = (option: string, value: string): string => sqlIdentifier(option, value, MAX_IDENTIFIER);
 
 export function tables(options: TableOptions = {}): Tables {
   const schema = ident("schema", options.schema ?? "public");

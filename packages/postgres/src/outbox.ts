@@ -1,7 +1,7 @@
-import { randomUUID } from "node:crypto";
 import pg from "pg";
-import { ConfigError, SubjectTemplate, backoffDelay, type BackoffPolicy } from "@cozebus/core";
-import type { OutgoingAttributes, OutgoingEvent, QualityOfService, Receipt, Transport } from "@cozebus/core/transport";
+import { ConfigError } from "@cozebus/core";
+import { RelayLoop, outboxRowValues, type DueRow, type OutboxRelay, type RelayOptions, type StoredAttributes } from "@cozebus/core/outbox";
+import type { OutgoingEvent, QualityOfService } from "@cozebus/core/transport";
 import { tables, type TableOptions, type Tables } from "./names.js";
 import type { Queryable } from "./queryable.js";
 
@@ -21,18 +21,6 @@ export interface Enqueued {
   readonly id: string;
   /** The row's sequence number (bigint as a string). */
   readonly seq: string;
-}
-
-/** What the outbox stores of an event's attributes: all of them, fixed at enqueue time. */
-interface StoredAttributes {
-  readonly type: string;
-  readonly id: string;
-  readonly source?: string;
-  readonly time: string;
-  readonly contentType?: string;
-  readonly traceparent?: string;
-  readonly tracestate?: string;
-  readonly headers?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -81,23 +69,19 @@ export async function insertOutboxRows(tx: Queryable, t: Tables, events: readonl
   const values: unknown[] = [];
   const rows: string[] = [];
   const ids: string[] = [];
-  events.forEach((e, i) => {
-    const attributes = storedAttributes(e.attributes, now);
-    ids.push(attributes.id);
-    const template = e.address.template.template;
-    const fields = e.address.fields;
-    const key = keys?.[i] ?? `${e.address.domain}|${template}|${JSON.stringify(Object.entries(fields).sort(([a], [b]) => (a < b ? -1 : 1)))}`;
+  outboxRowValues(events, keys, now).forEach((row, i) => {
+    ids.push(row.id);
     values.push(
-      attributes.id,
-      key,
-      e.address.domain,
-      template,
-      JSON.stringify(fields),
-      Buffer.from(e.data.buffer, e.data.byteOffset, e.data.byteLength),
-      JSON.stringify(attributes),
-      e.qos,
-      e.ttlMs ?? null,
-      e.deliverAt ?? null,
+      row.id,
+      row.key,
+      row.domain,
+      row.template,
+      row.fields,
+      Buffer.from(row.data.buffer, row.data.byteOffset, row.data.byteLength),
+      row.attributes,
+      row.qos,
+      row.ttlMs,
+      row.deliverAt,
       now,
     );
     const b = i * cols;
@@ -113,47 +97,16 @@ export async function insertOutboxRows(tx: Queryable, t: Tables, events: readonl
   return ids.map((id) => ({ id, seq: seqOf.get(id)! }));
 }
 
-function storedAttributes(a: OutgoingAttributes, now: Date): StoredAttributes {
-  return {
-    type: a.type,
-    id: a.id ?? randomUUID(),
-    time: (a.time ?? now).toISOString(),
-    ...(a.source !== undefined ? { source: a.source } : {}),
-    ...(a.contentType !== undefined ? { contentType: a.contentType } : {}),
-    ...(a.traceparent !== undefined ? { traceparent: a.traceparent } : {}),
-    ...(a.tracestate !== undefined ? { tracestate: a.tracestate } : {}),
-    ...(a.headers !== undefined ? { headers: a.headers } : {}),
-  };
-}
-
-export interface OutboxRelayOptions extends TableOptions {
+export interface OutboxRelayOptions extends TableOptions, RelayOptions {
   readonly pool: pg.Pool;
-  readonly transport: Transport;
-  /** Rows taken per batch (default 100). */
-  readonly batchSize?: number;
   /** Poll when no NOTIFY came (default 1000 ms). */
   readonly pollIntervalMs?: number;
   /** LISTEN for enqueues on a dedicated connection, so a committed event goes out at once (default true). */
   readonly listen?: boolean;
-  /** Backoff of a row whose publish failed (default 500 ms doubling to 60 s, jitter 0.2). No limit on attempts: rows stay until published. */
-  readonly backoff?: Partial<BackoffPolicy>;
-  /** Sent rows are deleted after this long (default 10 min; 0: at once after the batch). */
-  readonly keepSentMs?: number;
-  /** How often sent rows are cleaned up (default 60 s). */
-  readonly cleanupIntervalMs?: number;
-  /** Failures: a publish that failed (the row stays and is retried), a lost database connection. */
-  readonly onError?: (error: Error) => void;
-  /** After each published event (for metrics and tests). */
-  readonly onPublished?: (receipt: Receipt) => void;
 }
 
-export interface OutboxRelay {
-  /** Publishes what is due now, once (the loop does this on its own). Resolves with the number published. */
-  flush(): Promise<number>;
-  /** Stops taking rows, lets the batch in progress publish and mark, then closes its connections. */
-  stop(): Promise<void>;
-  readonly stats: { readonly published: number; readonly failed: number; readonly batches: number };
-}
+export type { OutboxRelay };
+export { OutboxPublishError } from "@cozebus/core/outbox";
 
 interface Row {
   seq: string;
@@ -169,19 +122,6 @@ interface Row {
   deliver_at: Date | null;
   attempts: number;
 }
-
-export class OutboxPublishError extends Error {
-  constructor(
-    readonly eventId: string,
-    readonly attempts: number,
-    cause: unknown,
-  ) {
-    super(`outbox event ${eventId} was not published (attempt ${attempts}; ${cause instanceof Error ? cause.message : String(cause)}): the row stays and is retried`, { cause });
-    this.name = "OutboxPublishError";
-  }
-}
-
-const DEFAULT_BACKOFF: BackoffPolicy = { initialMs: 500, maxMs: 60_000, multiplier: 2, jitter: 0.2 };
 
 /**
  * Publishes committed outbox rows through `transport`, in seq order per
@@ -199,35 +139,28 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   return new Relay(options);
 }
 
-class Relay implements OutboxRelay {
+/** The PostgreSQL half of the relay: LISTEN/NOTIFY, and the SQL that locks, marks and cleans up rows. */
+class Relay extends RelayLoop {
   readonly #t: Tables;
-  readonly #templates = new Map<string, SubjectTemplate>();
-  readonly #backoff: BackoffPolicy;
-  #stopping = false;
-  #wake: (() => void) | undefined;
   #listener: pg.PoolClient | undefined;
   #dropListener: ((err?: Error) => void) | undefined;
-  #loop: Promise<void>;
-  #running: Promise<number> | undefined;
-  #lastCleanup = 0;
-  readonly stats = { published: 0, failed: 0, batches: 0 };
 
   constructor(private readonly o: OutboxRelayOptions) {
+    super(o, 1000);
     this.#t = tables(o);
-    this.#backoff = { ...DEFAULT_BACKOFF, ...o.backoff };
-    this.#loop = this.#run();
+    this.start();
   }
 
-  #report(err: unknown): void {
-    try {
-      this.o.onError?.(err instanceof Error ? err : new Error(String(err)));
-    } catch {
-      // a reporter that throws must not stop the relay
-    }
+  protected override beforeRound(): Promise<void> {
+    return this.#listen();
+  }
+
+  protected override afterStop(): void {
+    this.#dropListener?.();
   }
 
   async #listen(): Promise<void> {
-    if (this.o.listen === false || this.#listener || this.#stopping) return;
+    if (this.o.listen === false || this.#listener || this.stopping) return;
     try {
       const client = await this.o.pool.connect();
       let released = false;
@@ -239,9 +172,9 @@ class Relay implements OutboxRelay {
         if (this.#listener === client) this.#listener = undefined;
         client.release(err ?? true); // never back to the pool: it was LISTENing
       };
-      const onNotification = (): void => this.#wake?.();
+      const onNotification = (): void => this.wake();
       const onError = (err: Error): void => {
-        this.#report(err);
+        this.report(err);
         drop(err);
       };
       client.on("notification", onNotification);
@@ -249,41 +182,13 @@ class Relay implements OutboxRelay {
       this.#dropListener = drop;
       await client.query(`LISTEN "${this.#t.channel}"`);
       this.#listener = client;
-      if (this.#stopping) drop(); // stop() came while this was connecting
+      if (this.stopping) drop(); // stop() came while this was connecting
     } catch (err) {
-      this.#report(err); // polling goes on; LISTEN is tried again next round
+      this.report(err); // polling goes on; LISTEN is tried again next round
     }
   }
 
-  async #run(): Promise<void> {
-    while (!this.#stopping) {
-      await this.#listen();
-      let published = 0;
-      try {
-        published = await this.flush();
-      } catch (err) {
-        this.#report(err);
-      }
-      if (this.#stopping) break;
-      if (published > 0) continue; // more may be waiting
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, this.o.pollIntervalMs ?? 1000);
-        this.#wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      this.#wake = undefined;
-    }
-  }
-
-  flush(): Promise<number> {
-    // One batch at a time per relay: flush() from outside joins the one running.
-    this.#running ??= this.#batch().finally(() => (this.#running = undefined));
-    return this.#running;
-  }
-
-  async #batch(): Promise<number> {
+  protected async batch(): Promise<number> {
     const t = this.#t.outbox;
     const client = await this.o.pool.connect();
     let broken: Error | undefined;
@@ -302,42 +207,16 @@ class Relay implements OutboxRelay {
            WHERE p.ordering_key = o.ordering_key AND p.sent_at IS NULL AND p.seq < o.seq AND p.seq NOT IN (SELECT seq FROM locked)
          )
          ORDER BY o.seq`,
-        [this.o.batchSize ?? 100],
+        [this.batchSize],
       );
       this.stats.batches++;
-      const byKey = new Map<string, Row[]>();
-      for (const row of r.rows) {
-        const list = byKey.get(row.ordering_key);
-        if (list) list.push(row);
-        else byKey.set(row.ordering_key, [row]);
-      }
-      const sent: string[] = [];
-      const failed: Array<{ seq: string; attempts: number; error: string; delayMs: number }> = [];
-      // Keys in parallel, each key's rows one after another; a failure holds the rest of its key back.
-      await Promise.all(
-        [...byKey.values()].map(async (rows) => {
-          for (const row of rows) {
-            try {
-              const receipt = await this.o.transport.publish(this.#event(row));
-              sent.push(row.seq);
-              this.stats.published++;
-              this.o.onPublished?.(receipt);
-            } catch (err) {
-              const attempts = row.attempts + 1;
-              this.stats.failed++;
-              failed.push({ seq: row.seq, attempts, error: err instanceof Error ? err.message : String(err), delayMs: backoffDelay(this.#backoff, attempts) });
-              this.#report(new OutboxPublishError(row.event_id, attempts, err));
-              return;
-            }
-          }
-        }),
-      );
+      const { sent, failed } = await this.publish(r.rows.map(dueRow));
       if (sent.length > 0) await client.query(`UPDATE ${t} SET sent_at = now() WHERE seq = ANY($1::bigint[])`, [sent]);
       for (const f of failed) {
         await client.query(`UPDATE ${t} SET attempts = $2, last_error = $3, next_attempt_at = now() + $4 * interval '1 millisecond' WHERE seq = $1`, [
           f.seq,
           f.attempts,
-          f.error.slice(0, 2000),
+          f.error,
           f.delayMs,
         ]);
       }
@@ -357,33 +236,28 @@ class Relay implements OutboxRelay {
   }
 
   async #cleanup(client: pg.PoolClient): Promise<void> {
-    const keep = this.o.keepSentMs ?? 600_000;
-    const every = keep === 0 ? 0 : (this.o.cleanupIntervalMs ?? 60_000);
-    if (Date.now() - this.#lastCleanup < every) return;
-    this.#lastCleanup = Date.now();
+    const keep = this.cleanupDue();
+    if (keep === undefined) return;
     await client.query(`DELETE FROM ${this.#t.outbox} WHERE sent_at IS NOT NULL AND sent_at <= now() - $1 * interval '1 millisecond'`, [keep]);
   }
+}
 
-  #event(row: Row): OutgoingEvent {
-    let template = this.#templates.get(row.template);
-    if (!template) this.#templates.set(row.template, (template = SubjectTemplate.parse(row.template)));
-    const a = row.attributes;
-    return {
-      address: { domain: row.domain, template, fields: row.fields },
-      data: new Uint8Array(row.data.buffer, row.data.byteOffset, row.data.byteLength),
-      attributes: { ...a, time: new Date(a.time) },
+/** pg has decoded the jsonb and timestamptz columns already: the row maps onto the stored event as it is. */
+function dueRow(row: Row): DueRow {
+  return {
+    seq: row.seq,
+    eventId: row.event_id,
+    key: row.ordering_key,
+    attempts: row.attempts,
+    stored: () => ({
+      domain: row.domain,
+      template: row.template,
+      fields: row.fields,
+      data: row.data,
+      attributes: row.attributes,
       qos: row.qos,
-      ...(row.ttl_ms !== null ? { ttlMs: row.ttl_ms } : {}),
-      ...(row.deliver_at !== null ? { deliverAt: row.deliver_at } : {}),
-    };
-  }
-
-  async stop(): Promise<void> {
-    if (this.#stopping) return this.#loop;
-    this.#stopping = true;
-    this.#wake?.();
-    await this.#loop;
-    await this.#running?.catch(() => undefined);
-    this.#dropListener?.();
-  }
+      ttlMs: row.ttl_ms,
+      deliverAt: row.deliver_at,
+    }),
+  };
 }

@@ -8,3 +8,6 @@ export type { GuardOptions } from "./guard.js";
 export { InboxUnavailableError, InboxBusyError, AlreadyHandledError, LeaseLostError, InboxKeyError, isAlreadyHandled } from "./store.js";
 export type { InboxStore, InboxKey, InboxTimes, InboxClaim, ClaimResult } from "./store.js";
 export { MemoryInboxStore } from "./memory.js";
+// For SQL stores (@cozebus/postgres, @cozebus/mysql): the dialect-free rounds of a claim.
+export { claimSqlRow } from "./sql-claim.js";
+export type { SqlClaimSteps, HeldRow } from "./sql-claim.js";
