@@ -7,6 +7,19 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { startNatsServer } from "../src/index.js";
 import { renderConfig, renderLeafnodes } from "../src/config.js";
 
+/** Requests until a responder's interest has crossed the leaf connection (bounded: 10 s). */
+async function requestWhenHeard(nc: NatsConnection, subject: string, body: string): Promise<{ data: Uint8Array }> {
+  const until = Date.now() + 10_000;
+  for (;;) {
+    try {
+      return await nc.request(subject, new TextEncoder().encode(body), { timeout: 5000 });
+    } catch (err) {
+      if (Date.now() > until || !/no responders/i.test(String(err))) throw err;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
+
 const cleanup: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
   for (const c of cleanup.splice(0).reverse()) await c().catch(() => undefined);
@@ -71,7 +84,8 @@ describe("a hub in JetStream domain hub and a leaf node without JetStream", () =
     const onHub = await client(hub.url);
     const sub = onHub.subscribe("probe.echo", { callback: (_e, m) => void m.respond(m.data) });
     await onHub.flush();
-    const reply = await nc.request("probe.echo", new TextEncoder().encode("ping"), { timeout: 5000 });
+    // The hub tells the leaf about the new interest asynchronously: until it has, a request is "no responders".
+    const reply = await requestWhenHeard(nc, "probe.echo", "ping");
     expect(new TextDecoder().decode(reply.data)).toBe("ping");
     sub.unsubscribe();
   });
