@@ -114,7 +114,11 @@ export function reportMarkdown(r: BenchReport, svgPath: string): string {
   if (m) {
     out.push(`- date: ${m.date}${m.seconds !== undefined ? ` (suite took ${m.seconds} s)` : ""}${m.quick ? ", `--quick`" : ""}`);
     out.push(`- machine: ${m.cpus} x ${m.cpu}, ${m.memoryGiB} GiB memory; nats-server ${m.server} on the same cores; Node ${m.node}`);
-    out.push(`- load average (1 min) at start: ${m.load}. The machine was shared with other engineers' builds and tests while this ran, so absolute numbers are noisy; the ratios are of alternating rounds, which see the same noise.`);
+    // Above one runnable task per core something else was competing for the CPU: say so, since it moves every absolute number.
+    const busy = m.load > m.cpus;
+    out.push(
+      `- load average (1 min) at start: ${m.load}${busy ? ` — above the ${m.cpus} cores: something else was running, so absolute numbers are noisy; the ratios are of alternating rounds, which see the same noise` : ""}.`,
+    );
   }
   for (const n of r.notes ?? []) out.push(`- ${n}`);
   out.push("", `![latency and throughput](${basename(svgPath)})`, "");
@@ -215,7 +219,7 @@ export function reportSvg(r: BenchReport): string {
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${height}" viewBox="0 0 ${W} ${height}" font-family="sans-serif">`,
     `<rect width="100%" height="100%" fill="#fff"/>`,
-    m ? `<text x="10" y="18" font-size="11" fill="#555">${esc(`${m.date}, ${m.cpus} x ${m.cpu}, nats-server ${m.server}, Node ${m.node} (shared machine, load ${m.load})`)}</text>` : "",
+    m ? `<text x="10" y="18" font-size="11" fill="#555">${esc(`${m.date}, ${m.cpus} x ${m.cpu}, nats-server ${m.server}, Node ${m.node} (load ${m.load} at start)`)}</text>` : "",
     bars(70, 60, W - 90, H1, "JetStream fixed-rate latency (ms, log scale) per offered rate", latencyGroups, true, "ms"),
     bars(70, 60 + H1 + 70, W - 90, H2, "Throughput per path (msg/s)", tpGroups, false, "msg/s", true),
     legend,
