@@ -271,6 +271,18 @@ export interface NatsClusterOptions extends Omit<NatsServerOptions, "serverName"
 export async function startNatsCluster(opts: NatsClusterOptions = {}): Promise<NatsCluster> {
   const baseConfig = readBaseConfig(opts.baseConfigFile); // before any folder exists: a bad path leaves nothing behind
   const binary = await ensureNatsServer(opts); // may build the release first (once per machine)
+  // A port freePort() found free can be taken by another process before the node binds it: start again on new ports.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startClusterOnce(opts, binary, baseConfig);
+    } catch (err) {
+      if (attempt < 3 && isPortClash(err)) continue;
+      throw err;
+    }
+  }
+}
+
+async function startClusterOnce(opts: NatsClusterOptions, binary: Awaited<ReturnType<typeof ensureNatsServer>>, baseConfig: ReturnType<typeof readBaseConfig>): Promise<NatsCluster> {
   const size = opts.size ?? 3;
   const name = `cozebus-${Math.random().toString(36).slice(2, 8)}`;
   const plans: NodePlan[] = [];
@@ -297,7 +309,10 @@ export async function startNatsCluster(opts: NatsClusterOptions = {}): Promise<N
   };
   const waitFormed = (timeoutMs = 30_000): Promise<void> => waitClusterFormed(servers, opts.jetstream !== false, timeoutMs);
   try {
-    await Promise.all(servers.map((s) => s.start()));
+    // allSettled: on a failure every node has finished starting (or failed) before they are all stopped.
+    const started = await Promise.allSettled(servers.map((s) => s.start()));
+    const failed = started.find((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (failed) throw failed.reason;
     await waitFormed();
   } catch (err) {
     await stop();
