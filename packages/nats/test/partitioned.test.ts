@@ -167,7 +167,11 @@ function checkOrder(records: readonly Record[], keys: readonly string[], perKey:
     for (const r of rs) {
       if (r.n === last + 1) last = r.n;
       else if (r.n === last) duplicates++;
-      else violations.push(`${key}: event ${r.n} handled by ${r.inst} after event ${last}`);
+      else {
+        // Say whether the late one is a second run (its first was before) or its first, and its attempt: that tells a lost ack from an event that was overtaken.
+        const before = rs.filter((x) => x.n === r.n && x !== r && x.t < r.t).map((x) => `${x.inst} attempt ${x.attempt}`);
+        violations.push(`${key}: event ${r.n} handled by ${r.inst} (attempt ${r.attempt}, partition ${r.partition}) after event ${last}; ${before.length > 0 ? `handled before by ${before.join(", ")}` : "its first run"}`);
+      }
     }
     // Never handled at all (an event that overtook another is a violation, not missing).
     missing += perKey - new Set(rs.map((r) => r.n)).size;
@@ -370,6 +374,10 @@ describe("consumePartitioned on nats-server 2.11+", () => {
     const PER_KEY = 60;
     const records: Record[] = [];
     const pinLost: string[] = [];
+    // What each instance saw, by ms since the start: printed when order broke, to tell whose view was wrong.
+    const log: string[] = [];
+    const t0 = process.hrtime.bigint();
+    const ms = (t = process.hrtime.bigint()): number => Number((t - t0) / 1_000_000n);
     const instances = [];
     for (const inst of ["A", "B"]) {
       const js = await (await bus(s)).jetstream();
@@ -381,7 +389,16 @@ describe("consumePartitioned on nats-server 2.11+", () => {
           await sleep(Math.random() < 0.1 ? 5 : 0);
           r.end = process.hrtime.bigint();
         },
-        { ...opts, partitions: 6, memberId: inst, onError: () => undefined, onStatus: (st) => void (st.type === "pin_lost" && pinLost.push(`${inst}:${st.partition}`)) },
+        {
+          ...opts,
+          partitions: 6,
+          memberId: inst,
+          onError: (e) => void log.push(`${ms()} ${inst} error: ${e.message}`),
+          onStatus: (st) => {
+            if (st.type === "pin_lost") pinLost.push(`${inst}:${st.partition}`);
+            log.push(`${ms()} ${inst} ${JSON.stringify(st)}`);
+          },
+        },
       );
       cleanup.push(() => c.stop(5000));
       instances.push(c);
@@ -409,6 +426,11 @@ describe("consumePartitioned on nats-server 2.11+", () => {
       `server SIGKILLed and restarted: events ${KEYS.length * PER_KEY}, keys ${KEYS.length}, instances 2; handled ${JSON.stringify(Object.fromEntries(["A", "B"].map((i) => [i, records.filter((r) => r.inst === i).length])))}, ` +
         `duplicates ${duplicates}, violations ${violations.length}, missing ${missing}, overlaps ${concurrent.length}, pins lost ${pinLost.length}, ${after.length} handled after the restart`,
     );
+    if (violations.length > 0) {
+      const keys = new Set(violations.map((v) => v.split(":")[0]));
+      const runs = records.filter((r) => keys.has(r.key)).map((r) => `${ms(r.t)} ${r.inst} ${r.key}:${r.n} attempt ${r.attempt} p${r.partition}`);
+      console.log(`restart at ${ms(restartAt)} ms\nruns of the keys out of order:\n${runs.join("\n")}\nstatuses:\n${log.join("\n")}`);
+    }
     expect(violations).toEqual([]);
     expect(missing).toBe(0);
     expect(concurrent).toEqual([]);

@@ -174,6 +174,8 @@ interface Item {
   readonly d: JsDelivery;
   readonly part: Partition;
   readonly subject: string;
+  /** The connection this delivery came on (see #epoch). */
+  readonly epoch: number;
 }
 
 /**
@@ -225,6 +227,14 @@ export class PartitionedConsumer {
   #halted = false;
   #givenUp = false;
   #stopped: Promise<void> | undefined;
+  /**
+   * Counts reconnects. A delivery that came on an earlier connection and has
+   * not started yet is handed back instead of run: after a server restart the
+   * server may have lost its record of delivering it (consumer state is
+   * written behind), deliver it anew to whoever holds the partition now, and
+   * that instance may already be past it when this stale copy would run.
+   */
+  #epoch = 0;
   #stats = { acked: 0, skippedDuplicates: 0, retried: 0, deadLettered: 0, heartbeats: 0 };
 
   private constructor(host: PartitionedHost, spec: PartitionedSpec, handler: DeliveryHandler, opts: PartitionedOptions) {
@@ -355,7 +365,11 @@ export class PartitionedConsumer {
     });
     await this.#membership.start();
     this.#offReconnect = host.onReconnected(() => {
-      for (const p of this.#parts) p.pull?.reset();
+      this.#epoch++;
+      for (const p of this.#parts) {
+        this.#handBack(p);
+        p.pull?.reset();
+      }
     });
     await host.nc.flush();
   }
@@ -486,7 +500,7 @@ export class PartitionedConsumer {
   }
 
   #dispatch(part: Partition, d: JsDelivery): void {
-    this.#dispatcher.push({ d, part, subject: originalSubject(d.subject) });
+    this.#dispatcher.push({ d, part, subject: originalSubject(d.subject), epoch: this.#epoch });
   }
 
   /** Polls until every unacked event of the partition is one this instance holds, then runs them in stream order. */
@@ -560,8 +574,8 @@ export class PartitionedConsumer {
   async #run(item: Item): Promise<void> {
     const { d, part } = item;
     try {
-      if (this.#givenUp) {
-        d.nak(); // stop() timed out: hand it to the next owner now
+      if (this.#givenUp || item.epoch !== this.#epoch) {
+        d.nak(); // stop() timed out, or it came before a reconnect (see #epoch): the server hands it out again
         return;
       }
       const seq = d.info.streamSequence;
@@ -596,7 +610,8 @@ export class PartitionedConsumer {
     const info = d.info;
     const origin = sourceOf(d) ?? { stream: info.stream, sequence: info.streamSequence };
     for (let attempt = info.deliveryCount; ; attempt++) {
-      if (this.#givenUp) {
+      // A retry waiting across a reconnect is stale like a queued delivery (see #epoch).
+      if (this.#givenUp || item.epoch !== this.#epoch) {
         d.nak();
         return;
       }
