@@ -376,6 +376,7 @@ describe("consumePartitioned on nats-server 2.11+", () => {
     const pinLost: string[] = [];
     // What each instance saw, by ms since the start: printed when order broke, to tell whose view was wrong.
     const log: string[] = [];
+    const statuses: Array<{ inst: string; s: PartitionedStatus }> = [];
     const t0 = process.hrtime.bigint();
     const ms = (t = process.hrtime.bigint()): number => Number((t - t0) / 1_000_000n);
     const instances = [];
@@ -396,6 +397,7 @@ describe("consumePartitioned on nats-server 2.11+", () => {
           onError: (e) => void log.push(`${ms()} ${inst} error: ${e.message}`),
           onStatus: (st) => {
             if (st.type === "pin_lost") pinLost.push(`${inst}:${st.partition}`);
+            statuses.push({ inst, s: st });
             log.push(`${ms()} ${inst} ${JSON.stringify(st)}`);
           },
         },
@@ -417,7 +419,15 @@ describe("consumePartitioned on nats-server 2.11+", () => {
     await s.restart("SIGKILL");
     await back;
     await publishRounds(30, PER_KEY);
-    await waitFor("every event handled", () => new Set(records.map((r) => `${r.key}:${r.n}`)).size === KEYS.length * PER_KEY, 60_000);
+    const handled = (): Set<string> => new Set(records.map((r) => `${r.key}:${r.n}`));
+    try {
+      await waitFor("every event handled", () => handled().size === KEYS.length * PER_KEY, 60_000);
+    } catch (err) {
+      const seen = handled();
+      const missingNow = KEYS.flatMap((k) => Array.from({ length: PER_KEY }, (_, n) => `${k}:${n}`)).filter((e) => !seen.has(e));
+      console.log(`restart at ${ms(restartAt)} ms; PARTITIONED-DIAG now (${ms()} ms):\n${await partitionedDiagnostics(pub, instances, missingNow, 6, statuses, "")}\nstatuses:\n${log.join("\n")}`);
+      throw err;
+    }
     await Promise.all(instances.map((c) => c.stop(10_000))); // the last handlers return
     const { violations, duplicates, missing } = checkOrder(records, KEYS, PER_KEY);
     const concurrent = overlaps(records, "", 0n);
