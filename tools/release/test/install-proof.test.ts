@@ -76,7 +76,9 @@ beforeAll(async () => {
   const closure = run("npm", ["ls", "--omit=dev", "--all", "--parseable", "-w", "@cozebus/cli", "-w", "@cozebus/nats"], { cwd: REPO })
     .split("\n")
     .filter((d) => d.includes("/node_modules/") && !d.includes("/node_modules/@cozebus/"));
-  seedRegistry([...new Set(closure), join(REPO, "node_modules/@types/node"), join(REPO, "node_modules/undici-types")], env, tmp);
+  const seedStart = performance.now();
+  const seeded = await seedRegistry([...new Set(closure), join(REPO, "node_modules/@types/node"), join(REPO, "node_modules/undici-types")], env, tmp);
+  console.log(`registry seeded with ${seeded.length} third-party packages in ${((performance.now() - seedStart) / 1000).toFixed(1)} s`);
   server = await startNatsServer();
 }, 480_000); // copies the repository and packs every third-party dependency into the registry: over 180 s at load 20+
 
