@@ -25,6 +25,7 @@ import {
   type Init,
   type KnowledgeEvent,
 } from "../src/index.js";
+import { freshKnowledgeTopic, topicStats, until } from "./pulsar-helpers.js";
 import { BIG_ID, INT64_MAX, fullDocument, fullKnowledgeEvents } from "./fixtures.js";
 import { GoConsumer, cozePulsarEnv, runGo } from "./go.js";
 
@@ -59,29 +60,15 @@ async function goProduce(topic: string, lines: readonly string[], opts: { key?: 
   expect(out).toEqual([{ sent: lines.length }]);
 }
 
-let n = 0;
-const freshTopic = (): CozeTopic<KnowledgeEvent> => ({ ...KNOWLEDGE, topic: `opencoze_knowledge_g${Date.now().toString(36)}${++n}` });
+const freshTopic = (): CozeTopic<KnowledgeEvent> => freshKnowledgeTopic("g");
 
-async function until(what: string, ok: () => boolean, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!ok()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
-async function stats(topic: string): Promise<{ subscriptions: Record<string, { type?: string; consumers?: unknown[]; msgBacklog?: number }> }> {
-  const local = topic.replace("persistent://public/default/", "");
-  const res = await broker.admin(`/admin/v2/persistent/public/default/${encodeURIComponent(local)}/stats`);
-  expect(res.status).toBe(200);
-  return (await res.json()) as never;
-}
 
 /** Every message of the group acknowledged (acks travel asynchronously, so the broker's count is polled). */
 async function backlogDrained(topic: string, group: string): Promise<void> {
   let backlog: number | undefined;
   const deadline = Date.now() + 10_000;
-  while ((backlog = (await stats(pulsarTopicOf(topic))).subscriptions[group]?.msgBacklog) !== 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  while ((backlog = (await topicStats(broker, pulsarTopicOf(topic))).subscriptions[group]?.msgBacklog) !== 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
   expect(backlog, `backlog of ${group} on ${topic}`).toBe(0);
 }
 
@@ -133,7 +120,7 @@ describe("opencoze_knowledge / cg_knowledge with Coze's Go client", () => {
     const c = await coze();
     // The subscription is the one the test above left (Shared, no consumers): Go's Exclusive consumer may take it.
     const go = await goConsumer("opencoze_knowledge", "cg_knowledge");
-    expect((await stats(pulsarTopicOf("opencoze_knowledge"))).subscriptions["cg_knowledge"]?.type).toBe("Exclusive");
+    expect((await topicStats(broker, pulsarTopicOf("opencoze_knowledge"))).subscriptions["cg_knowledge"]?.type).toBe("Exclusive");
     const p = await c.producer(KNOWLEDGE);
     const events = fullKnowledgeEvents();
     for (const e of events) await p.send(e, { shardingKey: String(INT64_MAX) });
@@ -151,7 +138,7 @@ describe("either side first", () => {
     const c = await coze();
     const t = freshTopic();
     const go = await goConsumer(t.topic, "cg_knowledge");
-    const s = await stats(pulsarTopicOf(t.topic));
+    const s = await topicStats(broker, pulsarTopicOf(t.topic));
     expect(s.subscriptions["cg_knowledge"]?.type).toBe("Exclusive");
     const partitions = await (await broker.admin(`/admin/v2/persistent/public/default/${t.topic}/partitions`)).json();
     expect(partitions).toMatchObject({ partitions: 0 });

@@ -28,6 +28,7 @@ import {
   type CozeTopic,
   type KnowledgeEvent,
 } from "../src/index.js";
+import { freshKnowledgeTopic, topicStats, until } from "./pulsar-helpers.js";
 import { BIG_ID, INT64_MAX, fullDocument } from "./fixtures.js";
 
 let broker: PulsarBroker;
@@ -43,24 +44,9 @@ async function coze(): Promise<CozeStudioPulsar> {
   return c;
 }
 
-let n = 0;
-/** A topic of its own per test, with the knowledge codec, so tests sharing the broker never see each other's messages. */
-const freshTopic = (): CozeTopic<KnowledgeEvent> => ({ ...KNOWLEDGE, topic: `opencoze_knowledge_t${Date.now().toString(36)}${++n}` });
+const freshTopic = (): CozeTopic<KnowledgeEvent> => freshKnowledgeTopic("t");
 
-async function until(what: string, ok: () => boolean, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!ok()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
-async function stats(topic: string): Promise<{ subscriptions: Record<string, { type?: string; consumers?: unknown[]; msgBacklog?: number }> }> {
-  const local = topic.replace("persistent://public/default/", "");
-  const res = await broker.admin(`/admin/v2/persistent/public/default/${encodeURIComponent(local)}/stats`);
-  expect(res.status).toBe(200);
-  return (await res.json()) as never;
-}
 
 const text = (b: Uint8Array): string => new TextDecoder().decode(b);
 
@@ -101,10 +87,10 @@ describe("names and wire (read back through the admin REST API)", () => {
   it("registers a Shared subscription named after the group, and a kept <topic>-<group>-DLQ", async () => {
     const c = await coze();
     const consumer = await c.registerConsumer(KNOWLEDGE, () => undefined, { group: "cg_wire_probe" });
-    const s = await stats(pulsarTopicOf("opencoze_knowledge"));
+    const s = await topicStats(broker, pulsarTopicOf("opencoze_knowledge"));
     expect(s.subscriptions["cg_wire_probe"]?.type).toBe(COZEBUS_SUBSCRIPTION_TYPE);
     expect(s.subscriptions["cg_wire_probe"]?.consumers?.length).toBe(1);
-    const dlq = await stats(deadLetterTopicOf("opencoze_knowledge", "cg_wire_probe"));
+    const dlq = await topicStats(broker, deadLetterTopicOf("opencoze_knowledge", "cg_wire_probe"));
     expect(deadLetterTopicOf("opencoze_knowledge", "cg_wire_probe")).toBe("persistent://public/default/opencoze_knowledge-cg_wire_probe-DLQ");
     expect(Object.keys(dlq.subscriptions)).toEqual(["cozebus-dlq"]);
     await consumer.stop();
@@ -220,7 +206,7 @@ describe("delivery", () => {
     };
     await a.registerConsumer(t, slow(got.a), { group: "cg_knowledge" });
     await b.registerConsumer(t, slow(got.b), { group: "cg_knowledge" });
-    const s = await stats(pulsarTopicOf(t.topic));
+    const s = await topicStats(broker, pulsarTopicOf(t.topic));
     expect(s.subscriptions["cg_knowledge"]?.consumers?.length).toBe(2);
     const p = await a.producer(t);
     const N = 40;
@@ -282,7 +268,7 @@ describe("bridgeCozeStudio (Pulsar legacy side, Pulsar typed side)", () => {
     expect([...idsPerDoc.values()].every((ids) => ids.size === 1)).toBe(true);
     expect(new Set(mine().map((s) => s.id)).size).toBe(100);
     expect(resumed.stats.bridged["indexDocumentRequested"]).toBeGreaterThanOrEqual(40);
-    const st = await stats(pulsarTopicOf("opencoze_knowledge"));
+    const st = await topicStats(broker, pulsarTopicOf("opencoze_knowledge"));
     expect(st.subscriptions["cozebus_bridge"]?.type).toBe("Shared");
     await resumed.stop();
     await typed.close();

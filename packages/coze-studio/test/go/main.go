@@ -317,36 +317,16 @@ func consume(args []string) {
 		defer fan.nc.Drain()
 	}
 
+	var sender batchSender
+	if fan != nil {
+		sender = fan
+	}
 	handle := func(m *nats.Msg, attempt uint64) error {
 		r := received{Body: string(m.Data), Attempt: attempt, Headers: map[string]string{}}
 		for k := range m.Header {
 			r.Headers[k] = m.Header.Get(k)
 		}
-		v := payloadFor(*topic)
-		if err := json.Unmarshal(m.Data, v); err != nil {
-			r.Error = err.Error()
-			emit(r)
-			return err
-		}
-		b, _ := marshal(v)
-		r.Echo = string(b)
-		if ev, ok := v.(*knowledgeEvent); ok && fan != nil && ev.Type == "index_documents" {
-			for _, d := range ev.Documents {
-				if d == nil {
-					continue
-				}
-				body, _ := marshal(&knowledgeEvent{Type: "index_document", KnowledgeID: d.KnowledgeID, Document: d})
-				if err := fan.batchSend(context.Background(), [][]byte{body}, fmt.Sprint(d.KnowledgeID)); err != nil {
-					return err
-				}
-				r.FannedTo++
-			}
-		}
-		emit(r)
-		if *failAll {
-			return errors.New("failing as asked")
-		}
-		return nil
+		return handleDelivery(r, *topic, m.Data, sender, *failAll)
 	}
 
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
@@ -403,4 +383,41 @@ func consume(args []string) {
 			m.Ack()
 		}
 	}
+}
+
+// batchSender is what a fan-out sends through: Coze's BatchSend on either broker.
+type batchSender interface {
+	batchSend(ctx context.Context, bodies [][]byte, key string) error
+}
+
+// handleDelivery is Coze's consumer side for one message on either broker: decode the
+// payload into the topic's Go struct (an error redelivers, as Coze's handlers do), report
+// it re-marshalled, fan an index_documents out into index_document events through fan
+// (when set, on the same topic), and fail when asked to.
+func handleDelivery(r received, topic string, payload []byte, fan batchSender, failAll bool) error {
+	v := payloadFor(topic)
+	if err := json.Unmarshal(payload, v); err != nil {
+		r.Error = err.Error()
+		emit(r)
+		return err
+	}
+	b, _ := marshal(v)
+	r.Echo = string(b)
+	if ev, ok := v.(*knowledgeEvent); ok && fan != nil && ev.Type == "index_documents" {
+		for _, d := range ev.Documents {
+			if d == nil {
+				continue
+			}
+			body, _ := marshal(&knowledgeEvent{Type: "index_document", KnowledgeID: d.KnowledgeID, Document: d})
+			if err := fan.batchSend(context.Background(), [][]byte{body}, fmt.Sprint(d.KnowledgeID)); err != nil {
+				return err
+			}
+			r.FannedTo++
+		}
+	}
+	emit(r)
+	if failAll {
+		return errors.New("failing as asked")
+	}
+	return nil
 }

@@ -17,8 +17,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -130,33 +128,13 @@ func consumePulsar(topic, group string, failAll, fanout bool) {
 		defer fan.close()
 	}
 
+	var sender batchSender
+	if fan != nil {
+		sender = fan
+	}
 	handle := func(m pulsar.Message) error {
 		r := received{Body: string(m.Payload()), Key: m.Key(), Attempt: uint64(m.RedeliveryCount()) + 1, Headers: m.Properties()}
-		v := payloadFor(topic)
-		if err := json.Unmarshal(m.Payload(), v); err != nil {
-			r.Error = err.Error()
-			emit(r)
-			return err
-		}
-		b, _ := marshal(v)
-		r.Echo = string(b)
-		if ev, ok := v.(*knowledgeEvent); ok && fan != nil && ev.Type == "index_documents" {
-			for _, d := range ev.Documents {
-				if d == nil {
-					continue
-				}
-				body, _ := marshal(&knowledgeEvent{Type: "index_document", KnowledgeID: d.KnowledgeID, Document: d})
-				if err := fan.batchSend(context.Background(), [][]byte{body}, fmt.Sprint(d.KnowledgeID)); err != nil {
-					return err
-				}
-				r.FannedTo++
-			}
-		}
-		emit(r)
-		if failAll {
-			return errors.New("failing as asked")
-		}
-		return nil
+		return handleDelivery(r, topic, m.Payload(), sender, failAll)
 	}
 
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
