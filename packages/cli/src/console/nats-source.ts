@@ -70,10 +70,11 @@ function consumerRow(stream: string, c: ConsumerInfo): ConsumerRow {
   };
 }
 
-function letterOf(d: DeadLetter): Letter {
+function letterOf(d: DeadLetter, keptIn: string): Letter {
   return {
     id: String(d.seq),
     label: `#${d.seq}`,
+    keptIn,
     time: d.time,
     reason: d.reason,
     deliveries: d.deliveries,
@@ -113,7 +114,7 @@ class NatsDeadLetters implements DeadLetterStore {
 
   async list(options: { readonly limit: number; readonly reason?: string | undefined }): Promise<Letter[]> {
     const found = await this.dlq.list({ limit: options.limit, ...(options.reason !== undefined ? { reason: options.reason as DeadLetter["reason"] } : {}) });
-    return found.map(letterOf);
+    return found.map((d) => letterOf(d, this.dlq.stream));
   }
 
   count(): Promise<number> {
@@ -122,7 +123,7 @@ class NatsDeadLetters implements DeadLetterStore {
 
   async get(id: string): Promise<Letter | undefined> {
     const d = await this.dlq.get(Number(id));
-    return d === undefined ? undefined : letterOf(d);
+    return d === undefined ? undefined : letterOf(d, this.dlq.stream);
   }
 
   /** Removes a dead letter; one that is already gone (replayed or deleted by someone else) is not an error. */

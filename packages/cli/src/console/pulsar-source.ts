@@ -36,9 +36,11 @@ class PulsarDeadLetters implements DeadLetterStore {
 
   #letter(domain: string, d: DeadLetter): Letter {
     const id = `${domain}/${d.id}`;
+    const dlq = this.#byDomain.get(domain)!;
     return {
       id,
       label: id,
+      keptIn: dlq.topic.slice(dlq.topic.lastIndexOf("/") + 1),
       time: d.time,
       reason: d.reason,
       deliveries: d.deliveries,
@@ -188,16 +190,16 @@ export class PulsarSource implements ConsoleSource {
         schema: meaning === undefined ? { kind: "other", text: "not a cozebus topic" } : meaning.dlqOf !== undefined ? { kind: "other", text: meaning.carries } : { kind: "matches", text: meaning.carries },
         messages: stats.msgInCounter,
         bytes: stats.storageSize,
-        depth: subs.length === 0 ? missing("no subscription: Pulsar keeps nothing for anyone") : Math.max(...subs.map((s) => s.msgBacklog)),
-        last: missing("the topic stats give no last publish time"),
+        depth: subs.length === 0 ? missing("no subscription") : Math.max(...subs.map((s) => s.msgBacklog)),
+        last: missing("not in Pulsar's stats"),
         consumers: subs.length,
-        limits: [`retention of acked messages ${keep} (namespace ${tenant}/${namespace})`, `message TTL ${ttl === undefined ? "none" : `${ttl}s`}`, `backlog ${stats.backlogSize} B, publishers ${stats.publishers}`],
+        limits: [`backlog ${stats.backlogSize} B`, `publishers ${stats.publishers}`],
         cluster: [`cluster ${clusters.join(", ") || "?"}`],
       };
     });
     return {
       titles: { name: "topic", subjects: "subject templates", messages: "published (since loaded)", bytes: "stored bytes", depth: "backlog (largest subscription)", last: "last", consumers: "subscriptions" },
-      note: `Every topic of namespace ${tenant}/${namespace}, from the broker's topic stats. Published counts since the broker last loaded the topic; the backlog is what its most-behind subscription has not acked; Pulsar keeps acked messages only as long as the namespace's retention says.`,
+      note: `Every topic of namespace ${tenant}/${namespace}, from the broker's topic stats. Limits are the namespace's, for every topic: retention of acked messages ${keep}, message TTL ${ttl === undefined ? "none" : `${ttl}s`}. Published counts since the broker last loaded the topic; the backlog is what its most-behind subscription has not acked (with no subscription, Pulsar keeps nothing for anyone).`,
       empty: `No topics in namespace ${tenant}/${namespace}. cozebus provision (COZE_MQ_TYPE=pulsar) creates the domains' topics and dead-letter topics.`,
       rows,
       absent: [...meanings.keys()].filter((t) => !here.has(t)).map((t) => t.slice(`persistent://${tenant}/${namespace}/`.length)).sort(),
@@ -210,14 +212,14 @@ export class PulsarSource implements ConsoleSource {
         group: name,
         container: local,
         name,
-        filter: missing(`none: a ${s.type === "None" ? "" : `${s.type} `}subscription takes its whole topic`),
+        filter: missing(`the whole topic (a ${s.type === "None" ? "" : `${s.type} `}subscription has no filter)`),
         lag: s.msgBacklog,
         ackPending: s.unackedMessages,
-        redelivered: missing(`Pulsar keeps no count (redelivering ${s.msgRateRedeliver}/s now)`),
+        redelivered: missing(`no count, ${s.msgRateRedeliver}/s now`),
         waiting: `${s.consumers} (${s.availablePermits} permits)`,
-        delivered: missing("no sequence on Pulsar (message ids are ledger:entry)"),
-        ackWait: missing("set by each consumer, not in the stats"),
-        maxDeliver: missing("set by each consumer (maxRedeliverCount), not in the stats"),
+        delivered: missing("no sequence (ids are ledger:entry)"),
+        ackWait: missing("per consumer, not in the stats"),
+        maxDeliver: missing("per consumer (maxRedeliverCount)"),
       })),
     );
     return {

@@ -77,6 +77,8 @@ export interface Letter {
   readonly id: string;
   /** How pages name it (`#5`, `workflow/123:4`). */
   readonly label: string;
+  /** The stream or topic that keeps it (`COZE_DLQ`, `coze.workflow-DLQ`). */
+  readonly keptIn: string;
   readonly time: Date | undefined;
   readonly reason: string;
   readonly deliveries: number | undefined;

@@ -59,7 +59,7 @@ export async function dlqDetailPage(ctx: ConsoleContext, idText: string): Promis
   if (d === undefined) throw new HttpError(404, `no dead letter ${dlq.label(id)} in ${dlq.where}: it was replayed or deleted (the list shows those left)`);
   const decoded = decodeLetter(d, ctx.schemas);
   return html`<table id="dlq-entry"><tbody>
-<tr><th>dead letter</th><td>${d.label} in ${dlq.where}, ${timeText(d.time)}</td></tr>
+<tr><th>dead letter</th><td>${d.label} in ${d.keptIn}, ${timeText(d.time)}</td></tr>
 <tr><th>reason</th><td><span class="badge">${d.reason}</span> after ${d.deliveries ?? "?"} deliveries</td></tr>
 <tr><th>error</th><td>${d.error ?? ""}</td></tr>
 <tr><th>event</th><td><code>${d.eventType ?? "-"}</code> id <code>${d.eventId ?? "-"}</code></td></tr>
