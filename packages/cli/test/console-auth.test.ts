@@ -45,10 +45,11 @@ describe("cozebus console: who may use it", () => {
     expect(all.stdout).toMatch(/\n  console \[--host H\].*\n {6}a web console on http:\/\/127\.0\.0\.1:7464/);
   });
 
-  it("on Pulsar: a clear NATS-only error, exit 2", async () => {
-    const r = await runCli(["console", "--mq-type", "pulsar"], {});
+  it("on Pulsar too, a non-loopback --host without a token is refused before anything connects (exit 2)", async () => {
+    const r = await runCli(["console", "--mq-type", "pulsar", "--host", "0.0.0.0"], { MQ_NAME_SERVER: "pulsar://127.0.0.1:1", COZEBUS_CONSOLE_TOKEN: "" });
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/the console supports NATS only for now/);
+    expect(r.stderr).toMatch(/--host 0\.0\.0\.0 is reachable from other machines.*--token/);
+    expect(r.stderr).not.toMatch(/NATS only|NATS-only/);
   });
 
   describe("with a token", () => {

@@ -35,6 +35,13 @@ export interface DeadLetter {
   readonly properties: Readonly<Record<string, string>>;
 }
 
+export interface RemoveResult {
+  /** Dead-letter ids removed (nothing published). */
+  readonly removed: string[];
+  /** Ids asked for that were not found. */
+  readonly missing: string[];
+}
+
 export interface ReplayResult {
   /** Dead-letter ids replayed (published back, then removed from the dead letters). */
   readonly replayed: string[];
@@ -110,12 +117,39 @@ export class DeadLetters {
    * of list().
    */
   async replay(ids: string | readonly string[], options: { readonly idleMs?: number } = {}): Promise<ReplayResult> {
+    const r = await this.#take(ids, options.idleMs, async (dl, m) => {
+      if (dl.topic === undefined) return "it does not say which topic it came from";
+      const properties: Record<string, string> = {};
+      for (const [k, v] of Object.entries(m.properties)) if (!k.toLowerCase().startsWith(DLQ_PREFIX) && !BROKER_DLQ_PROPS.includes(k)) properties[k] = v;
+      await this.#producer(dl.topic).send({ data: m.data, ...(m.key !== undefined ? { key: m.key } : {}), properties });
+      return undefined;
+    });
+    return { replayed: r.taken, missing: r.missing, failed: r.failed };
+  }
+
+  /**
+   * Removes dead letters for good, publishing nothing (an operator's
+   * "delete"): each is consumed and acked. `"all"` or ids of list(); an id
+   * not there (replayed or removed before) is reported missing.
+   */
+  async remove(ids: string | readonly string[], options: { readonly idleMs?: number } = {}): Promise<RemoveResult> {
+    const r = await this.#take(ids, options.idleMs, () => Promise.resolve(undefined));
+    return { removed: r.taken, missing: r.missing };
+  }
+
+  /**
+   * Consumes the dead-letter subscription up to its backlog when called,
+   * runs `each` on the wanted ones and acks those it accepts (undefined);
+   * a string or a throw is why it failed, and it stays. The others are
+   * left unacked, so they stay dead letters when the socket closes.
+   */
+  async #take(ids: string | readonly string[], idleMsOption: number | undefined, each: (dl: DeadLetter, m: IncomingMessage) => Promise<string | undefined>): Promise<{ taken: string[]; missing: string[]; failed: Array<{ id: string; error: string }> }> {
     const all = ids === "all";
     const wanted = new Set(all ? [] : typeof ids === "string" ? [ids] : ids);
     const backlog = (await this.count()) ?? 0;
-    const result: ReplayResult = { replayed: [], missing: [], failed: [] };
+    const result = { taken: [] as string[], missing: [] as string[], failed: [] as Array<{ id: string; error: string }> };
     if (backlog === 0) return { ...result, missing: [...wanted] };
-    const idleMs = options.idleMs ?? 3000;
+    const idleMs = idleMsOption ?? 3000;
     const queue: IncomingMessage[] = [];
     let wake: (() => void) | undefined;
     const consumer: WireConsumer = await this.transport.wire.consumer(
@@ -149,17 +183,14 @@ export class DeadLetters {
         const id = readableMessageId(m.messageId);
         if (!all && !wanted.has(id)) continue; // left unacked: it stays a dead letter when the socket closes
         wanted.delete(id);
-        const dl = toDeadLetter(id, m.data, m.properties, m.key);
-        if (dl.topic === undefined) {
-          result.failed.push({ id, error: "it does not say which topic it came from" });
-          continue;
-        }
-        const properties: Record<string, string> = {};
-        for (const [k, v] of Object.entries(m.properties)) if (!k.toLowerCase().startsWith(DLQ_PREFIX) && !BROKER_DLQ_PROPS.includes(k)) properties[k] = v;
         try {
-          await this.#producer(dl.topic).send({ data: m.data, ...(m.key !== undefined ? { key: m.key } : {}), properties });
+          const why = await each(toDeadLetter(id, m.data, m.properties, m.key), m);
+          if (why !== undefined) {
+            result.failed.push({ id, error: why });
+            continue;
+          }
           consumer.ack(m.messageId);
-          result.replayed.push(id);
+          result.taken.push(id);
         } catch (err) {
           result.failed.push({ id, error: describe(err) });
         }

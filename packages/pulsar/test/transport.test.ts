@@ -197,6 +197,32 @@ describe("outcomes", () => {
     await sub.stop();
   });
 
+  it("remove() takes the chosen dead letters away without publishing them; topicStats() shows the backlog per subscription", async () => {
+    const tpl = freshTemplate("dlq3");
+    await bus.provision({ domain: "dlq3", events: [{ template: tpl, qos: "at-least-once", type: "coze.workflow.v1.Test" }], operations: [] });
+    const r = recorder(() => ({ type: "dead-letter", reason: "non-retryable", error: new Error("no") }));
+    const sub = await bus.subscribe(spec(tpl, "rm", { domain: "dlq3" }), r.handler);
+    for (const id of ["a", "b", "c"]) await bus.publish(event(tpl, id));
+    const dlq = new DeadLetters(bus, "dlq3");
+    const letters = await poll(() => dlq.list(), (l) => l.length === 3, "three dead letters");
+    await sub.stop();
+    const topic = bus.topicOf(event(tpl, "x"));
+    const before = (await bus.admin.topicStats(topic))!;
+    expect(before.msgInCounter).toBe(3);
+    expect(before.subscriptions["rm"]).toMatchObject({ msgBacklog: 0, unackedMessages: 0, consumers: 0, durable: true });
+    expect((await bus.admin.topicStats(dlq.topic))!.subscriptions["cozebus-dlq"]).toMatchObject({ msgBacklog: 3 });
+    expect(await bus.admin.topicStats(`${topic}-not-there`)).toBeUndefined();
+
+    const b = letters.find((l) => text({ data: l.data } as Delivery) === "b")!;
+    expect(await dlq.remove(b.id)).toEqual({ removed: [b.id], missing: [] });
+    expect((await dlq.list()).map((l) => text({ data: l.data } as Delivery))).toEqual(["a", "c"]);
+    expect(await dlq.remove(b.id)).toEqual({ removed: [], missing: [b.id] }); // already gone: nothing happens
+    expect((await bus.admin.topicStats(topic))!.msgInCounter).toBe(3); // nothing was published back
+    expect(await dlq.remove("all")).toMatchObject({ removed: expect.arrayContaining(letters.filter((l) => l.id !== b.id).map((l) => l.id)) as unknown, missing: [] });
+    await poll(() => dlq.count(), (n) => n === 0, "the backlog to be empty");
+    expect(r.seen).toHaveLength(3);
+  });
+
   it("a handler that throws is reported and retried by the shared policy", async () => {
     const tpl = freshTemplate();
     let calls = 0;

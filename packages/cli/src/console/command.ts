@@ -1,14 +1,17 @@
 import { parseArgs } from "node:util";
-import { connectBus, requireNats, type GlobalFlags } from "../connect.js";
+import { connectBus, connectPulsarCli, mqTypeOf, type GlobalFlags } from "../connect.js";
 import { usageError } from "../errors.js";
 import { SchemaSet } from "../schemas.js";
 import { isLoopback } from "./auth.js";
+import { NatsSource } from "./nats-source.js";
+import { PulsarSource } from "./pulsar-source.js";
 import { startConsole } from "./server.js";
+import type { ConsoleSource } from "./source.js";
 
 export const CONSOLE_USAGE = "console [--host H] [--port P] [--token T] [--schemas F]";
 
 export const CONSOLE_ABOUT =
-  "a web console on http://127.0.0.1:7464 (--port 0: any free port): the event catalogue, streams,\nconsumers per group with lag, dead letters decoded (filter, replay, delete, each confirmed) and a\nlive tail; --host other than loopback needs --token or COZEBUS_CONSOLE_TOKEN (NATS only for now)";
+  "a web console on http://127.0.0.1:7464 (--port 0: any free port): the event catalogue, streams,\nconsumers per group with lag, dead letters decoded (filter, replay, delete, each confirmed) and a\nlive tail, on NATS or Pulsar (COZE_MQ_TYPE); --host other than loopback needs --token or COZEBUS_CONSOLE_TOKEN";
 
 /** Parses its own arguments (main.ts hands it argv as is), the global ones included. */
 export async function consoleMain(argv: readonly string[]): Promise<number> {
@@ -27,7 +30,7 @@ export async function consoleMain(argv: readonly string[]): Promise<number> {
     },
   });
   if (values.help) {
-    process.stdout.write(`usage: cozebus ${CONSOLE_USAGE} [--server URLS] [--mq-type nats]\n\n  ${CONSOLE_ABOUT.split("\n").join("\n  ")}\n`);
+    process.stdout.write(`usage: cozebus ${CONSOLE_USAGE} [--server URLS] [--mq-type nats|pulsar]\n\n  ${CONSOLE_ABOUT.split("\n").join("\n  ")}\n`);
     return 0;
   }
   const mq = values["mq-type"];
@@ -69,14 +72,13 @@ export function consoleSettings(flags: ConsoleFlags, env: NodeJS.ProcessEnv = pr
  */
 export async function consoleCommand(args: readonly string[], flags: ConsoleFlags): Promise<number> {
   if (args.length > 0) throw usageError(`usage: cozebus ${CONSOLE_USAGE}`);
-  requireNats(flags, "cozebus console", "the console supports NATS only for now; on Pulsar, cozebus dlq and cozebus doctor show the dead letters and topics");
   const settings = consoleSettings(flags);
-  const bus = await connectBus(flags);
+  const source = await openSource(flags);
   let server;
   try {
-    server = await startConsole({ bus, schemas: flags.schemas, ...settings });
+    server = await startConsole({ source, schemas: flags.schemas, ...settings });
   } catch (err) {
-    await bus.drain().catch(() => undefined);
+    await source.close();
     const code = (err as NodeJS.ErrnoException).code;
     if (code === "EADDRINUSE") throw usageError(`port ${settings.port} on ${settings.host} is in use; choose another with --port (0: any free port)`);
     throw err;
@@ -87,6 +89,18 @@ export async function consoleCommand(args: readonly string[], flags: ConsoleFlag
     process.once("SIGTERM", resolve);
   });
   await server.close();
-  await bus.drain().catch(() => undefined);
+  await source.close();
   return 0;
+}
+
+/** The broker the flags and COZE_MQ_TYPE choose, behind the console's seam. */
+async function openSource(flags: ConsoleFlags): Promise<ConsoleSource> {
+  if (mqTypeOf(flags) === "pulsar") return new PulsarSource(await connectPulsarCli(flags), flags.schemas);
+  const bus = await connectBus(flags);
+  try {
+    return await NatsSource.open(bus, flags.schemas);
+  } catch (err) {
+    await bus.drain().catch(() => undefined);
+    throw err;
+  }
 }

@@ -1,10 +1,10 @@
-import type { Bus } from "@cozebus/nats";
 import type { SchemaSet } from "../schemas.js";
 import type { Confirmations } from "./confirmations.js";
+import type { ConsoleSource } from "./source.js";
 
-/** What every page may use: the connection, the descriptor set given with --schemas, the pending confirmations. */
+/** What every page may use: the broker behind the seam, the descriptor set given with --schemas, the pending confirmations. */
 export interface ConsoleContext {
-  readonly bus: Bus;
+  readonly source: ConsoleSource;
   readonly schemas: SchemaSet | undefined;
   readonly confirmations: Confirmations;
   /** Runs replays and deletes one at a time, so two submits of one confirmation never race each other. */

@@ -1,11 +1,12 @@
-import type { DeadLetter, DeadLetterReason } from "@cozebus/nats";
+import type { DeadLetterReason } from "@cozebus/core";
 import { decodeEventJson, type SchemaSet } from "../schemas.js";
 import type { ConsoleContext } from "./context.js";
 import { HttpError } from "./http.js";
+import type { Letter } from "./source.js";
 
 export const REASONS: readonly DeadLetterReason[] = ["non-retryable", "undecodable", "max-deliveries", "abandoned", "unknown-event"];
 
-/** How many dead letters one view looks through (each is one read of the DLQ stream). */
+/** How many dead letters one view looks through (each is one read: of the DLQ stream, or one peek of a dead-letter topic). */
 export const SCAN_LIMIT = 1000;
 
 export interface DlqFilter {
@@ -43,22 +44,23 @@ export function filterParams(f: DlqFilter): URLSearchParams {
 
 export const isFiltered = (f: DlqFilter): boolean => f.reason !== undefined || f.type !== undefined || f.since !== undefined || f.until !== undefined;
 
-function matches(d: DeadLetter, f: DlqFilter): boolean {
+function matches(d: Letter, f: DlqFilter): boolean {
   if (f.type !== undefined && d.eventType !== f.type && d.eventType?.slice(d.eventType.lastIndexOf(".") + 1) !== f.type) return false;
-  if (f.since !== undefined && d.time < f.since) return false;
-  if (f.until !== undefined && d.time > f.until) return false;
+  // A dead letter without a time (dead-lettered by the broker itself, on Pulsar) matches no time filter.
+  if (f.since !== undefined && (d.time === undefined || d.time < f.since)) return false;
+  if (f.until !== undefined && (d.time === undefined || d.time > f.until)) return false;
   return true;
 }
 
-/** The dead letters matching a filter, oldest first, among the first SCAN_LIMIT of the DLQ stream. */
-export async function findDeadLetters(ctx: ConsoleContext, f: DlqFilter): Promise<{ letters: DeadLetter[]; stored: number; stream: string }> {
-  const dlq = (await ctx.bus.jetstream()).deadLetters;
-  const letters = (await dlq.list({ limit: SCAN_LIMIT, ...(f.reason !== undefined ? { reason: f.reason } : {}) })).filter((d) => matches(d, f));
-  return { letters, stored: await dlq.count(), stream: dlq.stream };
+/** The dead letters matching a filter, oldest first, among the first SCAN_LIMIT kept. */
+export async function findDeadLetters(ctx: ConsoleContext, f: DlqFilter): Promise<{ letters: Letter[]; stored: number; where: string }> {
+  const dlq = ctx.source.deadLetters;
+  const letters = (await dlq.list({ limit: SCAN_LIMIT, reason: f.reason })).filter((d) => matches(d, f));
+  return { letters, stored: await dlq.count(), where: dlq.where };
 }
 
 /** The payload as proto3 JSON, or why it cannot be shown (being undecodable is often why it is a dead letter). */
-export function decodeLetter(d: DeadLetter, schemas: SchemaSet | undefined): { data: unknown } | { error: string } {
+export function decodeLetter(d: Letter, schemas: SchemaSet | undefined): { data: unknown } | { error: string } {
   if (d.eventType === undefined) return { error: "no ce-type header: not a cozebus event" };
   try {
     const data = decodeEventJson(d.eventType, d.data, schemas);

@@ -1,6 +1,5 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { Bus } from "@cozebus/nats";
 import type { SchemaSet } from "../schemas.js";
 import { CSS, JS } from "./assets.js";
 import { hostAllowed, presentedToken, TOKEN_COOKIE, tokenMatches } from "./auth.js";
@@ -9,9 +8,11 @@ import type { ConsoleContext } from "./context.js";
 import { escapeHtml } from "./html.js";
 import { HttpError, readForm, send, type Request } from "./http.js";
 import { route } from "./routes.js";
+import type { ConsoleSource } from "./source.js";
 
 export interface ConsoleOptions {
-  readonly bus: Bus;
+  /** The broker behind the pages (NatsSource, PulsarSource); the caller closes it after the server. */
+  readonly source: ConsoleSource;
   readonly schemas?: SchemaSet | undefined;
   /** Address to bind; the caller has checked that a non-loopback one comes with a token. */
   readonly host: string;
@@ -38,7 +39,7 @@ function errorPage(res: ServerResponse, status: number, message: string): void {
 export async function startConsole(options: ConsoleOptions): Promise<ConsoleServer> {
   let queue: Promise<unknown> = Promise.resolve();
   const ctx: ConsoleContext = {
-    bus: options.bus,
+    source: options.source,
     schemas: options.schemas,
     confirmations: new Confirmations(),
     serially: <T>(work: () => Promise<T>): Promise<T> => {

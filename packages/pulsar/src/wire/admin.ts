@@ -23,6 +23,43 @@ export interface RetentionPolicy {
   readonly retentionSizeInMB: number;
 }
 
+/** One subscription of a topic, as the broker's topic stats report it. */
+export interface SubscriptionStats {
+  /** Shared, Key_Shared, Failover, Exclusive; `None` while no consumer is connected. */
+  readonly type: string;
+  /** Messages not acked yet: not dispatched, and dispatched but unacked. */
+  readonly msgBacklog: number;
+  /** Dispatched to a consumer and not acked yet. */
+  readonly unackedMessages: number;
+  /** Redeliveries per second now (the broker keeps no count). */
+  readonly msgRateRedeliver: number;
+  readonly consumers: number;
+  /** Messages the connected consumers are ready to take (their flow permits), summed. */
+  readonly availablePermits: number;
+  readonly durable: boolean;
+}
+
+/** What the console shows of a topic: the broker's topic stats, cut to fields every Pulsar 2.10+ reports. */
+export interface TopicStats {
+  /** Published since the broker loaded the topic (not what it stores). */
+  readonly msgInCounter: number;
+  readonly bytesInCounter: number;
+  /** Bytes kept in BookKeeper for this topic. */
+  readonly storageSize: number;
+  readonly backlogSize: number;
+  readonly publishers: number;
+  readonly subscriptions: Readonly<Record<string, SubscriptionStats>>;
+}
+
+interface RawSubscriptionStats {
+  type?: string;
+  msgBacklog?: number;
+  unackedMessages?: number;
+  msgRateRedeliver?: number;
+  consumers?: Array<{ availablePermits?: number }>;
+  isDurable?: boolean;
+}
+
 /** The admin REST calls the transport makes (provisioning, topic discovery, dead letters). */
 export class Admin {
   constructor(readonly rest: RestClient) {}
@@ -131,6 +168,48 @@ export class Admin {
     if (res.status !== 200) throw statusError(res.status, reasonOf(res), `the stats of topic ${topic}`);
     const s = res.json<{ subscriptions?: Record<string, { msgBacklog?: number; unackedMessages?: number }> }>().subscriptions?.[subscription];
     return s === undefined ? undefined : { msgBacklog: s.msgBacklog ?? 0, unackedMessages: s.unackedMessages ?? 0 };
+  }
+
+  /** The topic's stats (GET .../stats), or undefined when the topic does not exist. */
+  async topicStats(topic: string): Promise<TopicStats | undefined> {
+    const res = await this.rest.call("GET", `${this.#topicPath(topic)}/stats`);
+    if (res.status === 404) return undefined;
+    if (res.status !== 200) throw statusError(res.status, reasonOf(res), `the stats of topic ${topic}`);
+    const raw = res.json<{ msgInCounter?: number; bytesInCounter?: number; storageSize?: number; backlogSize?: number; publishers?: unknown[]; subscriptions?: Record<string, RawSubscriptionStats> }>();
+    const subscriptions: Record<string, SubscriptionStats> = {};
+    for (const [name, s] of Object.entries(raw.subscriptions ?? {})) {
+      subscriptions[name] = {
+        type: s.type ?? "None",
+        msgBacklog: s.msgBacklog ?? 0,
+        unackedMessages: s.unackedMessages ?? 0,
+        msgRateRedeliver: s.msgRateRedeliver ?? 0,
+        consumers: s.consumers?.length ?? 0,
+        availablePermits: (s.consumers ?? []).reduce((n, c) => n + (c.availablePermits ?? 0), 0),
+        durable: s.isDurable ?? true,
+      };
+    }
+    return {
+      msgInCounter: raw.msgInCounter ?? 0,
+      bytesInCounter: raw.bytesInCounter ?? 0,
+      storageSize: raw.storageSize ?? 0,
+      backlogSize: raw.backlogSize ?? 0,
+      publishers: raw.publishers?.length ?? 0,
+      subscriptions,
+    };
+  }
+
+  /** The namespace's message TTL in seconds (undefined when none is set). */
+  async messageTtl(tenant: string, ns: string): Promise<number | undefined> {
+    const res = await this.rest.expect("GET", `/admin/v2/namespaces/${enc(tenant)}/${enc(ns)}/messageTTL`, [200, 204], `the message TTL of namespace ${tenant}/${ns}`);
+    if (res.status === 204 || res.body.length === 0) return undefined;
+    const v = res.json<number | null>();
+    return typeof v === "number" ? v : undefined;
+  }
+
+  /** Removes a subscription (force: even with consumers connected); false when it was not there. */
+  async deleteSubscription(topic: string, subscription: string): Promise<boolean> {
+    const res = await this.rest.expect("DELETE", `${this.#topicPath(topic)}/subscription/${enc(subscription)}?force=true`, [204, 404], `removing subscription ${subscription} from topic ${topic}`);
+    return res.status === 204;
   }
 
   /** The n-th (1-based) unacked message of a subscription, or undefined past the end. */

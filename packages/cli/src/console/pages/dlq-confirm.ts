@@ -5,13 +5,15 @@ import { findDeadLetters, parseFilter } from "../dlq-data.js";
 import type { Outcome } from "../dlq-actions.js";
 import { HttpError } from "../http.js";
 
-function parseSeqs(form: URLSearchParams): number[] {
-  const seqs = form.getAll("seq").map((s) => {
-    const n = Number(s);
-    if (!Number.isInteger(n) || n < 1) throw new HttpError(400, `seq must be a dead letter's sequence (a positive integer), got ${JSON.stringify(s)}`);
-    return n;
+/** The ticked dead letters, in the order the list shows them (NATS sequences as numbers). */
+function parseIds(ctx: ConsoleContext, form: URLSearchParams): string[] {
+  const dlq = ctx.source.deadLetters;
+  const ids = form.getAll("seq").map((s) => {
+    const id = dlq.parseId(s);
+    if (id === undefined) throw new HttpError(400, `seq must be ${dlq.idShape}, got ${JSON.stringify(s)}`);
+    return id;
   });
-  return [...new Set(seqs)].sort((a, b) => a - b);
+  return [...new Set(ids)].sort((a, b) => (/^\d+$/.test(a) && /^\d+$/.test(b) ? Number(a) - Number(b) : a < b ? -1 : a > b ? 1 : 0));
 }
 
 /**
@@ -23,15 +25,15 @@ export async function confirmPage(ctx: ConsoleContext, form: URLSearchParams): P
   const m = /^(replay|delete)-(selected|filter)$/.exec(form.get("do") ?? "");
   if (m === null) throw new HttpError(400, `do must be replay-selected, delete-selected, replay-filter or delete-filter, got ${JSON.stringify(form.get("do"))}`);
   const action = m[1] as DlqAction;
-  const dlq = (await ctx.bus.jetstream()).deadLetters;
-  const letters = m[2] === "filter" ? (await findDeadLetters(ctx, parseFilter(form))).letters : (await Promise.all(parseSeqs(form).map((s) => dlq.get(s)))).filter((d) => d !== undefined);
+  const dlq = ctx.source.deadLetters;
+  const letters = m[2] === "filter" ? (await findDeadLetters(ctx, parseFilter(form))).letters : (await Promise.all(parseIds(ctx, form).map((s) => dlq.get(s)))).filter((d) => d !== undefined);
   if (m[2] === "selected" && form.getAll("seq").length === 0) return html`<p class="notice">Nothing selected: tick the dead letters to ${action} first.</p><p><a href="/dlq">back to the dead letters</a></p>`;
   if (letters.length === 0) return html`<p class="notice">None of these dead letters is left (replayed or deleted meanwhile): nothing to ${action}.</p><p><a href="/dlq">back to the dead letters</a></p>`;
-  const nonce = ctx.confirmations.issue(action, letters.map((d) => d.seq));
-  const what = action === "replay" ? "publish each event again to its original subject (every group on it gets it again), then remove it from the DLQ" : "remove each from the DLQ for good; the events are not published";
+  const nonce = ctx.confirmations.issue(action, letters.map((d) => d.id));
+  const what = action === "replay" ? "publish each event again to where it came from (every group on it gets it again), then remove it from the dead letters" : "remove each from the dead letters for good; the events are not published";
   return html`<p class="notice" id="confirm-question"><strong>${action === "replay" ? "Replay" : "Delete"} ${letters.length} dead letter(s)?</strong> This will ${what}.</p>
 <table id="confirm-list"><thead><tr><th>#</th><th>event type</th><th>subject</th><th>reason</th><th>error</th></tr></thead><tbody>
-${letters.map((d) => html`<tr data-seq="${d.seq}"><td>#${d.seq}</td><td><code>${d.eventType ?? "-"}</code></td><td><code>${d.subject}</code></td><td>${d.reason}</td><td>${d.error}</td></tr>`)}
+${letters.map((d) => html`<tr data-seq="${d.id}"><td>${d.label}</td><td><code>${d.eventType ?? "-"}</code></td><td><code>${d.subject ?? "-"}</code></td><td>${d.reason}</td><td>${d.error ?? ""}</td></tr>`)}
 </tbody></table>
 <form method="post" action="/dlq/${action}" class="actions"><input type="hidden" name="nonce" value="${nonce}">
 <button type="submit" id="confirm" class="${action === "replay" ? "primary" : "danger"}">Yes, ${action} ${letters.length}</button><a href="/dlq">Cancel</a></form>`;
@@ -40,7 +42,7 @@ ${letters.map((d) => html`<tr data-seq="${d.seq}"><td>#${d.seq}</td><td><code>${
 function outcomeText(o: Outcome): Html {
   switch (o.outcome) {
     case "replayed":
-      return html`<span class="ok">replayed</span> to <code>${o.subject}</code> (stream ${o.stream}, seq ${o.streamSeq}${o.duplicate ? ", already stored: a duplicate, nothing stored twice" : ""})`;
+      return html`<span class="ok">replayed</span> to <code>${o.to}</code> (${o.detail}${o.duplicate ? ", already stored: a duplicate, nothing stored twice" : ""})`;
     case "deleted":
       return html`<span class="ok">deleted</span>`;
     case "gone":
@@ -55,7 +57,7 @@ export function resultPage(action: DlqAction, outcomes: readonly Outcome[]): Htm
   const done = action === "replay" ? count("replayed") : count("deleted");
   return html`<p class="notice" id="result-summary">${action === "replay" ? "Replayed" : "Deleted"} ${done}; already gone ${count("gone")}; failed ${count("failed")}.</p>
 <table id="result"><thead><tr><th>#</th><th>outcome</th></tr></thead><tbody>
-${outcomes.map((o) => html`<tr data-seq="${o.seq}" data-outcome="${o.outcome}"><td>#${o.seq}</td><td>${outcomeText(o)}</td></tr>`)}
+${outcomes.map((o) => html`<tr data-seq="${o.id}" data-outcome="${o.outcome}"><td>${o.label}</td><td>${outcomeText(o)}</td></tr>`)}
 </tbody></table><p><a href="/dlq">back to the dead letters</a></p>`;
 }
 
