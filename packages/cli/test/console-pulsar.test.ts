@@ -228,4 +228,20 @@ describe("cozebus console on Pulsar", () => {
       await browser.close();
     }
   });
+
+  it("stopping the console (SIGTERM) with a tail open removes the tail's subscription before it exits", { timeout: 60_000 }, async () => {
+    const res = await fetch(`${c.url}/tail/events?pattern=workflow.nodeCompleted`);
+    const reader = res.body!.getReader();
+    let seen = "";
+    while (!/event: ready\ndata: .*\n/.test(seen)) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`the tail ended: ${seen}`);
+      seen += new TextDecoder().decode(value as Uint8Array);
+    }
+    const own = /subscription (cozebus-console-[0-9a-f]+)/.exec(seen)![1]!;
+    expect(await subscriptionsOf("coze.workflow.node_completed")).toContain(own);
+    const r = await c.stop();
+    expect(r.code, r.stderr).toBe(0);
+    expect(await subscriptionsOf("coze.workflow.node_completed")).not.toContain(own);
+  });
 });

@@ -9,4 +9,6 @@ export interface ConsoleContext {
   readonly confirmations: Confirmations;
   /** Runs replays and deletes one at a time, so two submits of one confirmation never race each other. */
   serially<T>(work: () => Promise<T>): Promise<T>;
+  /** Stops of open tails: the server runs them before it closes (a Pulsar tail removes its subscription), as the process exits right after. */
+  readonly openTails: Set<() => Promise<void>>;
 }

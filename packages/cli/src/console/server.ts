@@ -42,6 +42,7 @@ export async function startConsole(options: ConsoleOptions): Promise<ConsoleServ
     source: options.source,
     schemas: options.schemas,
     confirmations: new Confirmations(),
+    openTails: new Set(),
     serially: <T>(work: () => Promise<T>): Promise<T> => {
       const run = queue.then(work, work);
       queue = run.catch(() => undefined);
@@ -91,10 +92,12 @@ export async function startConsole(options: ConsoleOptions): Promise<ConsoleServ
   const name = h === "0.0.0.0" ? "127.0.0.1" : h === "::" ? "[::1]" : h.includes(":") ? `[${h}]` : h;
   return {
     url: `http://${name}:${port}/`,
-    close: () =>
-      new Promise<void>((resolve) => {
+    close: async () => {
+      await Promise.all([...ctx.openTails].map((stop) => stop().catch(() => undefined)));
+      await new Promise<void>((resolve) => {
         server.closeAllConnections(); // open tails would keep it up for ever
         server.close(() => resolve());
-      }),
+      });
+    },
   };
 }

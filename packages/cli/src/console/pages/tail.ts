@@ -53,9 +53,13 @@ export async function tailEvents(ctx: ConsoleContext, query: URLSearchParams, re
     return;
   }
   const heartbeat = setInterval(() => res.write(": keep-alive\n\n"), 15_000);
-  res.once("close", () => {
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
     clearInterval(heartbeat);
-    void tail.stop();
-  });
+    ctx.openTails.delete(stop);
+    return (stopping ??= tail.stop());
+  };
+  ctx.openTails.add(stop);
+  res.once("close", () => void stop());
   sse(res, "ready", { pattern: tail.listening });
 }
