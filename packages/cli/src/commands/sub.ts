@@ -165,9 +165,6 @@ async function deleteSubscription(transport: Awaited<ReturnType<typeof connectPu
       ? (await transport.admin.topics(tenant, namespace).catch(() => [] as string[])).filter((t) => t.startsWith(`persistent://${tenant}/${namespace}/${root}.${domain}.`))
       : events.map((e) => transport.topicOf({ address: { domain, template: e.template, fields: {} } }));
   for (const topic of topics) {
-    const local = topic.slice(`persistent://${tenant}/${namespace}/`.length);
-    const path = `/admin/v2/persistent/${encodeURIComponent(tenant)}/${encodeURIComponent(namespace)}/${encodeURIComponent(local)}/subscription/${encodeURIComponent(group)}?force=true`;
-    const res = await transport.admin.rest.call("DELETE", path).catch((err: unknown) => ({ status: 0, text: () => String(err) }));
-    if (res.status !== 204 && res.status !== 404) process.stderr.write(`cozebus: could not remove subscription ${group} from ${topic} (HTTP ${res.status}: ${res.text().slice(0, 200)}); remove it with pulsar-admin topics unsubscribe\n`);
+    await transport.admin.deleteSubscription(topic, group).catch((err: unknown) => process.stderr.write(`cozebus: could not remove subscription ${group} from ${topic} (${(err as Error).message}); remove it with pulsar-admin topics unsubscribe\n`));
   }
 }

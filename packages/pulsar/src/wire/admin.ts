@@ -154,20 +154,13 @@ export class Admin {
 
   /** The subscription's backlog (unacked messages), or undefined when the topic or subscription does not exist. */
   async backlog(topic: string, subscription: string): Promise<number | undefined> {
-    const res = await this.rest.call("GET", `${this.#topicPath(topic)}/stats`);
-    if (res.status === 404) return undefined;
-    if (res.status !== 200) throw statusError(res.status, reasonOf(res), `the stats of topic ${topic}`);
-    const stats = res.json<{ subscriptions?: Record<string, { msgBacklog?: number }> }>();
-    return stats.subscriptions?.[subscription]?.msgBacklog;
+    return (await this.topicStats(topic))?.subscriptions[subscription]?.msgBacklog;
   }
 
   /** A subscription's counters from the topic's stats, or undefined when the topic or subscription does not exist. */
   async subscriptionStats(topic: string, subscription: string): Promise<{ msgBacklog: number; unackedMessages: number } | undefined> {
-    const res = await this.rest.call("GET", `${this.#topicPath(topic)}/stats`);
-    if (res.status === 404) return undefined;
-    if (res.status !== 200) throw statusError(res.status, reasonOf(res), `the stats of topic ${topic}`);
-    const s = res.json<{ subscriptions?: Record<string, { msgBacklog?: number; unackedMessages?: number }> }>().subscriptions?.[subscription];
-    return s === undefined ? undefined : { msgBacklog: s.msgBacklog ?? 0, unackedMessages: s.unackedMessages ?? 0 };
+    const s = (await this.topicStats(topic))?.subscriptions[subscription];
+    return s === undefined ? undefined : { msgBacklog: s.msgBacklog, unackedMessages: s.unackedMessages };
   }
 
   /** The topic's stats (GET .../stats), or undefined when the topic does not exist. */
