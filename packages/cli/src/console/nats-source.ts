@@ -3,7 +3,8 @@ import type { ConsumerInfo, StreamInfo } from "@nats-io/jetstream";
 import { findEvent } from "../catalog.js";
 import { wantedStreams } from "../domains.js";
 import type { SchemaSet } from "../schemas.js";
-import { TailRefError, type ConsoleSource, type ConsumerRow, type ConsumersView, type DeadLetterStore, type Letter, type Outcome, type SchemaMatch, type StreamRow, type StreamsView, type Tail, type TailMessage } from "./source.js";
+import { type ConsoleSource, type ConsumerRow, type ConsumersView, type DeadLetterStore, type Letter, type Outcome, type SchemaMatch, type StreamRow, type StreamsView, type Tail, type TailMessage } from "./source.js";
+import { usageError } from "../errors.js";
 
 const seconds = (ns: number): string => (ns === 0 ? "unlimited" : `${ns / 1e9}s`);
 const limit = (n: number): string => (n < 0 ? "unlimited" : String(n));
@@ -207,7 +208,7 @@ export class NatsSource implements ConsoleSource {
       const def = this.schemas?.eventDef(ref) ?? findEvent(ref)?.def;
       pattern = def !== undefined ? this.bus.pattern(def.subject) : checkSubscribePattern(ref);
     } catch (err) {
-      throw new TailRefError(isCozebusError(err) ? err.message : `not an event or subject pattern: ${(err as Error).message}`);
+      throw usageError(isCozebusError(err) ? err.message : `not an event or subject pattern: ${(err as Error).message}`);
     }
     let sub;
     try {

@@ -6,7 +6,8 @@ import { catalog, findEvent } from "../catalog.js";
 import { DOMAINS } from "../domains.js";
 import type { SchemaSet } from "../schemas.js";
 import { SCAN_LIMIT } from "./dlq-data.js";
-import { missing, TailRefError, type ConsoleSource, type ConsumerRow, type ConsumersView, type DeadLetterStore, type Letter, type Outcome, type StreamRow, type StreamsView, type Tail, type TailMessage } from "./source.js";
+import { missing, type ConsoleSource, type ConsumerRow, type ConsumersView, type DeadLetterStore, type Letter, type Outcome, type StreamRow, type StreamsView, type Tail, type TailMessage } from "./source.js";
+import { usageError } from "../errors.js";
 
 /** `<domain>/<ledger:entry>`: a Pulsar message id is unique on its topic only, and each domain has its own dead-letter topic. */
 const ID = /^([A-Za-z0-9_-]+)\/(\d+:\d+(?::-?\d+){0,2})$/;
@@ -240,7 +241,7 @@ export class PulsarSource implements ConsoleSource {
     const root = this.transport.subjectRoot;
     const m = new RegExp(`^(?:${root.replace(/\./g, "\\.")}\\.)?([A-Za-z0-9_-]+)(?:\\.>)?$`).exec(ref);
     if (m === null || (!ref.includes(".") && !this.#domains.includes(m[1]!)) || (ref.includes(".") && !ref.endsWith(".>"))) {
-      throw new TailRefError(`on Pulsar the tail takes an event (as the catalogue names it) or a whole domain (${root}.<domain>.> or <domain>), not ${JSON.stringify(ref)}: Pulsar has a topic per event type and no subject wildcards`);
+      throw usageError(`on Pulsar the tail takes an event (as the catalogue names it) or a whole domain (${root}.<domain>.> or <domain>), not ${JSON.stringify(ref)}: Pulsar has a topic per event type and no subject wildcards`);
     }
     const domain = m[1]!;
     const { tenant, namespace } = this.transport.names;

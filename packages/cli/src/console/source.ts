@@ -159,8 +159,3 @@ export interface ConsoleSource {
   /** Lets in-flight work finish, then closes; never throws. */
   close(): Promise<void>;
 }
-
-/** An error the tail reports as "not an event or pattern" (bad input), not as a broker failure. */
-export class TailRefError extends Error {
-  readonly code = "CONSOLE_TAIL_REF";
-}
